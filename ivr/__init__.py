@@ -1,0 +1,1 @@
+"""Driveline's core: domain, flow engine, configuration and command line."""

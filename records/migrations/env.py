@@ -1,0 +1,36 @@
+"""Alembic environment: the engine comes from records.db (or DRIVELINE_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from records.models import Base
+
+config = context.config
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    engine = config.attributes.get("engine")
+    if engine is None:
+        from ivr.config import get_settings
+        from records.db import make_engine
+
+        engine = make_engine(get_settings().database_url)
+    return engine
+
+
+def run_migrations_online() -> None:
+    engine = _engine()
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

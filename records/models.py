@@ -1,0 +1,391 @@
+"""SQLAlchemy 2 models of the shared record. Alembic migrations under records/migrations.
+
+Times are stored as UTC and always come back timezone-aware (SQLite keeps no zone).
+DMS ids (`dms_id`) are the keys imports upsert by; our own integer ids never leave the API
+without a store scope check.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+user_stores = Table(
+    "user_stores",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Store(Base):
+    """A rooftop's service department."""
+
+    __tablename__ = "stores"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dms_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # {"mon": [["07:00", "18:00"]], ...} in the store's time zone; a missing day is closed.
+    hours: Mapped[dict[str, list[list[str]]]] = mapped_column(JSON, default=dict)
+    recording_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    custom_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    numbers: Mapped[list[StoreNumber]] = relationship(
+        back_populates="store", cascade="all, delete-orphan", order_by="StoreNumber.id"
+    )
+
+    @property
+    def dids(self) -> list[str]:
+        return [n.e164 for n in self.numbers]
+
+
+class StoreNumber(Base):
+    """A DID that rings this store; an INVITE is matched to its store by this."""
+
+    __tablename__ = "store_numbers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    store: Mapped[Store] = relationship(back_populates="numbers")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dms_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="advisor")  # ivr.domain.Role
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164, for transfers and masking
+    sip_contact: Mapped[str | None] = mapped_column(String(200))  # sip:alice@10.0.0.5:5062
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)  # ring groups, e.g. ["service"]
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    stores: Mapped[list[Store]] = relationship(secondary=user_stores, order_by="Store.id")
+
+    @property
+    def store_ids(self) -> list[int]:
+        return [s.id for s in self.stores]
+
+
+class ApiToken(Base):
+    """A bearer token bound to one user; only its sha256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user: Mapped[User] = relationship()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("store_id", "dms_id"),
+        Index("ix_customers_store_name", "store_id", "last_name", "first_name"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    dms_id: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str | None] = mapped_column(String(200))
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    store: Mapped[Store] = relationship()
+    advisor: Mapped[User | None] = relationship()
+    phones: Mapped[list[PhoneNumber]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="PhoneNumber.id"
+    )
+    vehicles: Mapped[list[Vehicle]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Vehicle.id"
+    )
+    repair_orders: Mapped[list[RepairOrder]] = relationship(
+        back_populates="customer", order_by="RepairOrder.opened_at"
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class PhoneNumber(Base):
+    """Always E.164 (`phonenumbers`), so any way a caller ID or a DMS writes it matches."""
+
+    __tablename__ = "phone_numbers"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "e164"),
+        Index("ix_phone_numbers_store_e164", "store_id", "e164"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(20), default="mobile")
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+    __table_args__ = (UniqueConstraint("store_id", "dms_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    dms_id: Mapped[str | None] = mapped_column(String(64))
+    year: Mapped[int | None] = mapped_column(Integer)
+    make: Mapped[str] = mapped_column(String(50), default="")
+    model: Mapped[str] = mapped_column(String(50), default="")
+    vin: Mapped[str | None] = mapped_column(String(17), index=True)
+    plate: Mapped[str | None] = mapped_column(String(16))
+    customer: Mapped[Customer] = relationship(back_populates="vehicles")
+
+
+class RepairOrder(Base):
+    __tablename__ = "repair_orders"
+    __table_args__ = (
+        UniqueConstraint("store_id", "number"),
+        Index("ix_repair_orders_customer_status", "customer_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))  # the RO number the DMS prints; also its key
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id", ondelete="SET NULL"))
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(50))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    promised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    concern: Mapped[str | None] = mapped_column(Text)
+
+    customer: Mapped[Customer] = relationship(back_populates="repair_orders")
+    vehicle: Mapped[Vehicle | None] = relationship()
+    advisor: Mapped[User | None] = relationship()
+    events: Mapped[list[StatusEventRow]] = relationship(
+        back_populates="repair_order",
+        cascade="all, delete-orphan",
+        order_by="(StatusEventRow.at, StatusEventRow.id)",
+    )
+
+
+class StatusEventRow(Base):
+    """One step of a repair order's status history (from import, webhook or the API)."""
+
+    __tablename__ = "ro_status_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repair_order_id: Mapped[int] = mapped_column(
+        ForeignKey("repair_orders.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(20), default="api")  # import, webhook, api, demo
+    note: Mapped[str | None] = mapped_column(Text)
+    repair_order: Mapped[RepairOrder] = relationship(back_populates="events")
+
+
+class Call(Base):
+    """The call record (CDR); written by the event consumer, never by the flow engine."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_store_started", "store_id", "started_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(10))  # inbound / outbound
+    from_number: Mapped[str] = mapped_column(String(40))
+    to_number: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # handled_by_ivr / transferred / voicemail / abandoned / missed / failed
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    flow_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    legs: Mapped[list[CallLeg]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CallLeg.id"
+    )
+
+
+class CallLeg(Base):
+    __tablename__ = "call_legs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # caller / advisor
+    party: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    call: Mapped[Call] = relationship(back_populates="legs")
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    leg_id: Mapped[int | None] = mapped_column(ForeignKey("call_legs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(12), default="leg")  # leg / voicemail
+    path: Mapped[str] = mapped_column(String(500))  # relative to Settings.recordings_dir
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float] = mapped_column(Float)
+    consent_played: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    model: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    segments: Mapped[list[TranscriptSegment]] = relationship(
+        back_populates="transcript",
+        cascade="all, delete-orphan",
+        order_by="TranscriptSegment.start_s",
+    )
+
+
+class TranscriptSegment(Base):
+    __tablename__ = "transcript_segments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    speaker: Mapped[str] = mapped_column(String(10))  # Caller / Advisor / IVR
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    transcript: Mapped[Transcript] = relationship(back_populates="segments")
+
+
+class ThreadEntry(Base):
+    """One item on a customer's thread: call, voicemail, note, status change, pickup, audit."""
+
+    __tablename__ = "thread_entries"
+    __table_args__ = (
+        Index("ix_thread_entries_customer_at", "customer_id", "at"),
+        Index("ix_thread_entries_store_at", "store_id", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    # None for a call from an unknown number, until a user links it to a customer.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # ivr.domain.ThreadKind
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    # Makes writes idempotent when an event is delivered twice (e.g. "call:<uuid>").
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+
+    author: Mapped[User | None] = relationship()
+    mentions: Mapped[list[Mention]] = relationship(
+        back_populates="entry", cascade="all, delete-orphan"
+    )
+
+
+class Mention(Base):
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("entry_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("thread_entries.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entry: Mapped[ThreadEntry] = relationship(back_populates="mentions")
+    user: Mapped[User] = relationship()
+
+
+class CallbackTask(Base):
+    """Somebody owes this caller a call back; a missed call always gets one with an owner."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (Index("ix_callback_tasks_owner_open", "owner_id", "done_at", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    customer: Mapped[Customer | None] = relationship()
