@@ -1,1 +1,1 @@
-"""Filled in by later issues."""
+"""Recording storage: paths, checksums, retention, range-request serving (later issue)."""

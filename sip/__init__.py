@@ -1,1 +1,1 @@
-"""Filled in by later issues."""
+"""pjsua2 adapter: endpoint, worker process, call legs, media, DTMF, bridge (next issue)."""

@@ -1,1 +1,1 @@
-"""Filled in by later issues."""
+"""Job consumer, faster-whisper engine, segment merge, attach to the thread (later issue)."""

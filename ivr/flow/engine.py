@@ -1,0 +1,299 @@
+"""Runs a flow on one call: walks steps, keeps the call's state, writes the call log.
+
+The engine only knows the `CallChannel` and `Records` protocols, so the same code runs on a SIP
+call, in `driveline flows run` against the real database, and in `driveline flows test`.
+Step handlers get a `Call`: the state templates see, plus logged wrappers around the channel,
+so every prompt and every caller action lands in the call log the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo
+from ivr.flow.channel import (
+    CallChannel,
+    CallerHungUp,
+    GatherResult,
+    Prompt,
+    Recording,
+    TransferResult,
+)
+from ivr.flow.records import Records
+from ivr.flow.schema import RETURN, Flow, FlowSet, Step
+from ivr.flow.steps import STEP_TYPES
+from ivr.flow.templates import evaluate, render
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS = 200  # a caller pressing keys for 200 steps is a bug, not a customer
+MAX_DEPTH = 8  # sub-flow nesting
+
+
+class CallAborted(Exception):
+    """The engine stopped the call itself (runaway loop, runaway recursion); no on_error."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    flow: str
+    step: str
+    who: str  # "IVR", "CALLER" or "SYSTEM"
+    text: str
+
+    def __str__(self) -> str:
+        if self.who == "IVR":
+            return f'IVR: "{self.text}"'
+        if self.who == "CALLER":
+            return f"CALLER: {self.text}"
+        return f"  ({self.text})"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the call ended."""
+
+    kind: str  # "hangup" | "caller_hung_up" | "transfer" | "voicemail" | "error"
+    target: str | None = None  # transfer: who was reached ("Alice Smith", "group service")
+    contact: str | None = None  # transfer: the SIP URI / number that answered
+    detail: str | None = None  # voicemail: recording path; error: the message
+
+    def describe(self) -> str:
+        if self.kind == "transfer":
+            return f"transfer to {self.target} ({self.contact})"
+        if self.kind == "voicemail":
+            return f"voicemail ({self.detail})" if self.detail else "voicemail"
+        if self.kind == "caller_hung_up":
+            return "caller hung up"
+        if self.kind == "error":
+            return f"error: {self.detail}"
+        return "hangup"
+
+
+@dataclass
+class CallResult:
+    log: list[LogLine]
+    path: list[str]  # "flow.step" in the order run
+    outcome: Outcome
+    vars: dict[str, Any]
+
+    @property
+    def said(self) -> list[str]:
+        return [line.text for line in self.log if line.who == "IVR"]
+
+    def script(self, *, steps: bool = False) -> str:
+        """The call as a play script: IVR / CALLER lines, then how it ended."""
+        width = max((len(f"{x.flow}.{x.step}") for x in self.log), default=0) + 2
+        lines = [(f"{x.flow}.{x.step}".ljust(width) if steps else "") + str(x) for x in self.log]
+        lines.append(f"ENDS: {self.outcome.describe()}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Call:
+    """One call's state and the handlers' way to act on it."""
+
+    channel: CallChannel
+    records: Records
+    store: StoreInfo
+    caller: str | None  # E.164, None when withheld
+    engine: FlowEngine
+    clock: Callable[[], datetime]
+    customer: CustomerInfo | None = None
+    ro: RepairOrderInfo | None = None
+    advisor: AdvisorInfo | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    log: list[LogLine] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
+    flow: str = ""
+    step: str = ""
+    depth: int = 0
+
+    # --- state -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """Now in the store's time zone: opening hours and "today" are the store's."""
+        return self.store.local(self.clock())
+
+    def context(self) -> dict[str, Any]:
+        now = self.now()
+        return {
+            "store": self.store,
+            "customer": self.customer,
+            "ro": self.ro,
+            "advisor": self.advisor,
+            "caller": self.caller or "",
+            "vars": defaultdict(lambda: None, self.vars),  # an unset variable reads as None
+            "now": now,
+            "store_open": self.store.is_open(now),
+        }
+
+    def render(self, source: str) -> str:
+        return render(source, self.context())
+
+    def render_value(self, value: Any) -> Any:
+        """Strings are templates; lists and mappings are rendered item by item; the rest kept."""
+        if isinstance(value, str):
+            return self.render(value)
+        if isinstance(value, dict):
+            return {k: self.render_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render_value(v) for v in value]
+        return value
+
+    def test(self, expression: str) -> bool:
+        return evaluate(expression, self.context())
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    def finish(self, outcome: Outcome) -> None:
+        """Mark the call done (bridged, voicemail, hung up): every flow level stops."""
+        if self.outcome is None:
+            self.outcome = outcome
+
+    def note(self, text: str) -> None:
+        self._log("SYSTEM", text)
+
+    def _log(self, who: str, text: str) -> None:
+        self.log.append(LogLine(self.flow, self.step, who, text))
+
+    # --- the channel, logged -----------------------------------------------------------------
+
+    async def say(self, text: str) -> None:
+        if text:
+            self._log("IVR", text)
+            await self.channel.say(text)
+
+    async def play(self, path: str) -> None:
+        self._log("IVR", f"[plays {path}]")
+        await self.channel.play(path)
+
+    async def gather(self, prompt: Prompt | None, **options: Any) -> GatherResult:
+        if prompt is not None:
+            self._log("IVR", str(prompt))
+        result = await self.channel.gather(prompt, **options)
+        if result.digits:
+            self._log("CALLER", f"presses {result.digits}")
+        elif result.heard:
+            self._log("CALLER", f'says "{result.heard}"')
+        else:
+            self._log("CALLER", "(silence)")
+        return result
+
+    async def record(self, **options: Any) -> Recording:
+        recording = await self.channel.record(**options)
+        ended = ", then hangs up" if recording.hung_up else ""
+        self._log("CALLER", f"records {recording.duration:.0f}s{ended}")
+        return recording
+
+    async def transfer(
+        self, label: str, contacts: Sequence[str], ring_seconds: float
+    ) -> TransferResult:
+        result = await self.channel.transfer(contacts, ring_seconds=ring_seconds)
+        self.note(f"ring {label} ({', '.join(contacts)}): {result.status}")
+        return result
+
+    async def hangup(self) -> None:
+        await self.channel.hangup()
+
+    async def run_flow(self, name: str) -> None:
+        await self.engine.run_flow(self, name)
+
+
+class FlowEngine:
+    def __init__(self, flows: FlowSet, records: Records, *, max_steps: int = MAX_STEPS) -> None:
+        self.flows = flows
+        self.records = records
+        self.max_steps = max_steps
+
+    async def run(
+        self,
+        channel: CallChannel,
+        *,
+        store: StoreInfo,
+        caller: str | None,
+        flow: str = "main",
+        clock: Callable[[], datetime] | None = None,
+    ) -> CallResult:
+        """Run `flow` for one call to its end; never raises for anything the call does."""
+        call = Call(
+            channel=channel,
+            records=self.records,
+            store=store,
+            caller=caller,
+            engine=self,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        try:
+            if caller:
+                await self._identify(call, caller)
+            await self.run_flow(call, flow)
+            if not call.finished:
+                call.finish(Outcome("hangup"))
+                await channel.hangup()
+        except CallerHungUp:
+            call._log("CALLER", "hangs up")
+            call.finish(Outcome("caller_hung_up"))
+        except Exception as exc:  # noqa: BLE001 - a broken step must still end the call cleanly
+            log.exception("flow %s failed at %s.%s", flow, call.flow, call.step)
+            call.note(f"error: {exc}")
+            call.finish(Outcome("error", detail=str(exc)))
+            try:
+                await channel.hangup()
+            except CallerHungUp:
+                pass
+        assert call.outcome is not None
+        return CallResult(call.log, call.path, call.outcome, dict(call.vars))
+
+    async def _identify(self, call: Call, caller: str) -> None:
+        """Who is calling. A failed lookup leaves the caller unknown: better than no call."""
+        try:
+            call.customer = await self.records.customer_by_phone(call.store.id, caller)
+        except Exception as exc:  # noqa: BLE001 - the flow still works for unknown callers
+            log.warning("customer lookup for %s failed: %s", caller, exc)
+            call.note(f"customer lookup failed: {exc}")
+        call.advisor = call.customer.advisor if call.customer else None
+
+    async def run_flow(self, call: Call, name: str) -> None:
+        """Walk one flow from its start until it runs out of steps, returns, or the call ends.
+
+        Exceptions end the whole call (see `run`), so nothing is unwound on the way out:
+        `call.flow`/`call.step` keep pointing at the step that failed, for the log.
+        """
+        if call.depth >= MAX_DEPTH:
+            raise CallAborted(f"sub-flows nested deeper than {MAX_DEPTH} (flow {name})")
+        flow: Flow = self.flows[name]
+        outer = (call.flow, call.step)
+        call.depth += 1
+        target: str | None = flow.start
+        while target is not None and target != RETURN and not call.finished:
+            step = flow.steps[target]
+            call.flow, call.step = flow.name, step.name
+            call.path.append(f"{flow.name}.{step.name}")
+            if len(call.path) > self.max_steps:
+                raise CallAborted(f"more than {self.max_steps} steps: endless loop?")
+            target = await self._run_step(call, step)
+        call.depth -= 1
+        call.flow, call.step = outer
+
+    async def _run_step(self, call: Call, step: Step) -> str | None:
+        """Run one step; the name of the step to go to next (None: this flow is done)."""
+        try:
+            chosen = await STEP_TYPES[step.kind].handle(step.spec, call)
+        except (CallerHungUp, CallAborted):
+            raise
+        except Exception as exc:
+            if step.on_error is None:
+                raise
+            log.warning("step %s.%s failed: %s", call.flow, step.name, exc)
+            call.note(f"{step.kind} failed ({exc}); on_error → {step.on_error}")
+            return step.on_error
+        return chosen if chosen is not None else step.next

@@ -1,0 +1,180 @@
+"""`gather`: prompt, then listen for a key, a spoken phrase, or a number ended by `#`.
+
+Two shapes. With `choices`, each choice (named after the step it leads to, or with its own
+`next`) has a DTMF key and/or phrases; the text the channel heard is matched to the phrases
+loosely (normalised words, then difflib), because recognisers mishear. With `input`, digits are
+collected into a variable and the step continues at `next`. Silence or no match repeats the
+prompt after `reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`).
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ivr.flow.channel import GatherResult, Prompt
+from ivr.flow.steps.base import Seconds, StepSpec
+from ivr.flow.steps.set_vars import VarName
+
+if TYPE_CHECKING:
+    from ivr.flow.engine import Call
+
+MATCH_THRESHOLD = 0.8  # difflib ratio a heard phrase needs; below it we ask again
+
+_DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+
+
+class Choice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dtmf: str | None = Field(default=None, pattern=r"^[0-9*#]$")
+    phrases: list[str] = Field(default_factory=list)
+    next: str | None = None  # defaults to the choice's name
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Choice:
+        if self.dtmf is None and not self.phrases:
+            raise ValueError("a choice needs dtmf or phrases")
+        return self
+
+
+class DigitsInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    into: VarName
+    max_digits: int = Field(default=10, ge=1, le=32)
+    min_digits: int = Field(default=1, ge=1)
+    terminator: str = Field(default="#", pattern=r"^[*#]$")
+
+
+class Gather(StepSpec):
+    waits_for_caller = True
+    prompt: str | None = None
+    play: str | None = None  # a recorded prompt file instead of `prompt`
+    choices: dict[str, Choice] = Field(default_factory=dict)
+    input: DigitsInput | None = None
+    timeout: Seconds = 5.0
+    inter_digit_timeout: Seconds = 3.0
+    attempts: int = Field(default=3, ge=1, le=10)
+    reprompt: str | None = "Sorry, I didn't get that."
+    otherwise: str | None = None
+    barge_in: bool = True
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Gather:
+        if bool(self.choices) == (self.input is not None):
+            raise ValueError("a gather needs either choices or input (not both)")
+        keys = [c.dtmf for c in self.choices.values() if c.dtmf]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two choices use the same dtmf key")
+        return self
+
+    def targets(self) -> list[tuple[str, str]]:
+        found = [(f"choices.{name}", c.next or name) for name, c in self.choices.items()]
+        return found + ([("otherwise", self.otherwise)] if self.otherwise else [])
+
+    def templates(self) -> list[tuple[str, str]]:
+        return [(f, v) for f, v in (("prompt", self.prompt), ("reprompt", self.reprompt)) if v]
+
+    def assigns(self) -> list[str]:
+        return [self.input.into] if self.input else []
+
+
+def normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
+
+
+def spoken_digits(text: str) -> str:
+    """'four seven one one', '4 7 1 1', '47 11' → '4711'; other words are skipped."""
+    out = []
+    for word in normalize(text).split():
+        out.append(word if word.isdigit() else _DIGIT_WORDS.get(word, ""))
+    return "".join(out)
+
+
+def phrase_score(heard: str, phrase: str) -> float:
+    """1.0 when the phrase's words appear in what was heard, else the best difflib ratio
+    over windows of the same length (so "is my car reddy" still finds "is my car ready")."""
+    said, want = normalize(heard), normalize(phrase)
+    if not said or not want:
+        return 0.0
+    if f" {want} " in f" {said} ":
+        return 1.0
+    words, size = said.split(), len(want.split())
+    windows = [" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))]
+    return max(SequenceMatcher(None, w, want).ratio() for w in [said, *windows])
+
+
+def match_choice(result: GatherResult, choices: dict[str, Choice]) -> str | None:
+    """The name of the chosen choice, or None."""
+    if result.digits:
+        return next((n for n, c in choices.items() if c.dtmf == result.digits[:1]), None)
+    if not result.heard:
+        return None
+    words = normalize(result.heard).split()
+    if len(words) == 1 and words[0] in _DIGIT_WORDS:  # "one" for "press 1"
+        key = _DIGIT_WORDS[words[0]]
+        named = next((n for n, c in choices.items() if c.dtmf == key), None)
+        if named:
+            return named
+    best, best_score = None, MATCH_THRESHOLD
+    for name, choice in choices.items():
+        for phrase in choice.phrases:
+            score = phrase_score(result.heard, phrase)
+            if score > best_score or (score == 1.0 and best_score < 1.0):
+                best, best_score = name, score
+    return best
+
+
+def _options(spec: Gather) -> dict[str, Any]:
+    if spec.input is not None:
+        return dict(
+            max_digits=spec.input.max_digits,
+            terminator=spec.input.terminator,
+            speech=True,
+        )
+    return dict(
+        max_digits=1,
+        terminator=None,
+        speech=any(c.phrases for c in spec.choices.values()),
+    )
+
+
+async def handle(spec: Gather, call: Call) -> str | None:
+    options = _options(spec) | dict(
+        timeout=spec.timeout, inter_digit_timeout=spec.inter_digit_timeout, barge_in=spec.barge_in
+    )
+    for attempt in range(1, spec.attempts + 1):
+        if attempt > 1 and spec.reprompt:
+            await call.say(call.render(spec.reprompt))
+        prompt = None
+        if spec.play:
+            prompt = Prompt(file=spec.play)
+        elif spec.prompt:
+            prompt = Prompt(text=call.render(spec.prompt))
+        result = await call.gather(prompt, **options)
+        if spec.input is not None:
+            number = result.digits or spoken_digits(result.heard or "")
+            number = number[: spec.input.max_digits]
+            if len(number) >= spec.input.min_digits:
+                call.vars[spec.input.into] = number
+                return None
+        else:
+            chosen = match_choice(result, spec.choices)
+            if chosen is not None:
+                return spec.choices[chosen].next or chosen
+    call.note(f"no usable answer after {spec.attempts} attempt(s)")
+    return spec.otherwise

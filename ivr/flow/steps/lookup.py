@@ -1,0 +1,101 @@
+"""`lookup`: ask the shared record a named question and branch on the answer.
+
+| query                  | outcomes              | sets                   |
+| open_repair_order      | none / one / several  | ro, advisor (on one)   |
+| repair_order_by_number | found / not_found     | ro, advisor (on found) |
+| assigned_advisor       | found / not_found     | advisor                |
+| store_open_now         | open / closed         |                        |
+
+An outcome with no target continues at the step's `next`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import model_validator
+
+from ivr.flow.steps.base import StepSpec
+
+if TYPE_CHECKING:
+    from ivr.flow.engine import Call
+
+QUERIES: dict[str, tuple[str, ...]] = {
+    "open_repair_order": ("none", "one", "several"),
+    "repair_order_by_number": ("found", "not_found"),
+    "assigned_advisor": ("found", "not_found"),
+    "store_open_now": ("open", "closed"),
+}
+OUTCOMES = ("none", "one", "several", "found", "not_found", "open", "closed")
+
+
+class Lookup(StepSpec):
+    shorthand: ClassVar[str | None] = "query"
+    query: Literal[
+        "open_repair_order", "repair_order_by_number", "assigned_advisor", "store_open_now"
+    ]
+    number: str | None = None  # repair_order_by_number: template giving the digits
+    none: str | None = None
+    one: str | None = None
+    several: str | None = None
+    found: str | None = None
+    not_found: str | None = None
+    open: str | None = None
+    closed: str | None = None
+
+    @model_validator(mode="after")
+    def _fits_query(self) -> Lookup:
+        allowed = QUERIES[self.query]
+        wrong = [o for o in OUTCOMES if getattr(self, o) is not None and o not in allowed]
+        if wrong:
+            raise ValueError(
+                f"{self.query} has outcomes {', '.join(allowed)}, not {', '.join(wrong)}"
+            )
+        if (self.number is not None) != (self.query == "repair_order_by_number"):
+            raise ValueError("number is needed by repair_order_by_number, and only there")
+        return self
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [(o, t) for o in OUTCOMES if (t := getattr(self, o)) is not None]
+
+    def templates(self) -> list[tuple[str, str]]:
+        return [("number", self.number)] if self.number else []
+
+
+async def _answer(spec: Lookup, call: Call) -> tuple[str, str]:
+    """(outcome, detail for the call log)."""
+    if spec.query == "open_repair_order":
+        open_ros = [
+            r for r in (call.customer.open_repair_orders if call.customer else ()) if r.is_open
+        ]
+        if len(open_ros) == 1:
+            call.ro = open_ros[0]
+            call.advisor = call.ro.advisor or call.advisor
+            return "one", f"RO {call.ro.number}"
+        if not call.customer:
+            return "none", "caller unknown"
+        return ("several", f"{len(open_ros)} open") if open_ros else ("none", "no open RO")
+    if spec.query == "repair_order_by_number":
+        number = re.sub(r"\D", "", call.render(spec.number or ""))
+        found = await call.records.repair_order(call.store.id, number) if number else None
+        if found is None:
+            return "not_found", f"RO {number or '(empty)'}"
+        call.ro = found
+        call.advisor = found.advisor or call.advisor
+        return "found", f"RO {found.number}"
+    if spec.query == "assigned_advisor":
+        advisor = (call.ro.advisor if call.ro else None) or (
+            call.customer.advisor if call.customer else None
+        )
+        call.advisor = advisor
+        return ("found", advisor.name) if advisor else ("not_found", "no advisor")
+    is_open = call.store.is_open(call.now())
+    return ("open" if is_open else "closed"), call.store.name
+
+
+async def handle(spec: Lookup, call: Call) -> str | None:
+    outcome, detail = await _answer(spec, call)
+    call.note(f"lookup {spec.query}: {outcome} ({detail})")
+    target: str | None = getattr(spec, outcome)
+    return target

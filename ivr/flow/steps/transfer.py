@@ -1,0 +1,89 @@
+"""`transfer`: ring someone and bridge the caller; on no answer try the fallbacks in order.
+
+Targets: `assigned_advisor`, `user:USERNAME`, `group:NAME` (rings every member at once),
+or a number / SIP URI (`+15552010001`, `sip:desk@pbx.example`). When nobody answers the step
+goes to `otherwise` (else `next`). An answered transfer ends the flow: the call is bridged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, Field
+
+from ivr.flow.channel import TransferStatus
+from ivr.flow.steps.base import Seconds, StepSpec
+
+if TYPE_CHECKING:
+    from ivr.flow.engine import Call
+
+_TARGET = re.compile(r"^(assigned_advisor|user:[\w.@-]+|group:[\w.-]+|\+[1-9]\d{6,14}|sips?:\S+)$")
+
+
+def _check_target(value: str) -> str:
+    if not _TARGET.match(value):
+        raise ValueError(
+            f"unknown target {value!r}: use assigned_advisor, user:NAME, group:NAME, "
+            "+E164 or sip:URI"
+        )
+    return value
+
+
+Target = Annotated[str, AfterValidator(_check_target)]
+
+
+class Transfer(StepSpec):
+    waits_for_caller = True
+    shorthand: ClassVar[str | None] = "to"
+    to: Target
+    ring: Seconds = 20.0
+    fallback: list[Target] = Field(default_factory=list)
+    prompt: str | None = None  # said once before ringing, e.g. "Connecting you to Alice."
+    otherwise: str | None = None
+
+    @classmethod
+    def from_body(cls, body: Any) -> Any:
+        body = super().from_body(body)
+        if isinstance(body, dict) and isinstance(body.get("fallback"), str):
+            body = {**body, "fallback": [body["fallback"]]}
+        return body
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("otherwise", self.otherwise)] if self.otherwise else []
+
+    def templates(self) -> list[tuple[str, str]]:
+        return [("prompt", self.prompt)] if self.prompt else []
+
+
+async def resolve(target: str, call: Call) -> tuple[str, dict[str, str]]:
+    """(label, {contact: name}) to ring for a target; empty when there is nobody to ring."""
+    if target == "assigned_advisor":
+        adv = call.advisor
+        return ("assigned advisor", {adv.contact: adv.name} if adv and adv.contact else {})
+    kind, _, name = target.partition(":")
+    if kind == "user":
+        user = await call.records.user(call.store.id, name)
+        return (name, {user.contact: user.name} if user and user.contact else {})
+    if kind == "group":
+        members = await call.records.group(call.store.id, name)
+        return (f"group {name}", {m.contact: m.name for m in members if m.contact})
+    return (target, {target: target})
+
+
+async def handle(spec: Transfer, call: Call) -> str | None:
+    from ivr.flow.engine import Outcome
+
+    if spec.prompt:
+        await call.say(call.render(spec.prompt))
+    for target in [spec.to, *spec.fallback]:
+        label, contacts = await resolve(target, call)
+        if not contacts:
+            call.note(f"{label}: nobody to ring")
+            continue
+        result = await call.transfer(label, list(contacts), spec.ring)
+        if result.status == TransferStatus.answered:
+            contact = result.contact or next(iter(contacts))
+            call.finish(Outcome("transfer", target=contacts.get(contact, label), contact=contact))
+            return None
+    return spec.otherwise

@@ -1,0 +1,96 @@
+"""`voicemail`: take a message, so a missed caller always ends up with an owner and a due time.
+
+Records after the prompt, writes a `voicemail` thread entry (recording path, duration), creates
+a callback task owned by the assigned advisor (or nobody, for the manager's queue), says goodbye
+and hangs up. The due time counts from the next opening when the store is closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from ivr.domain import WEEKDAYS, StoreInfo, parse_hours
+from ivr.flow.steps.base import Seconds, StepSpec
+from ivr.flow.templates import clock, spoken_date
+
+if TYPE_CHECKING:
+    from ivr.flow.engine import Call
+
+
+class Voicemail(StepSpec):
+    waits_for_caller = True
+    prompt: str = "Please leave your name, number and a short message after the tone."
+    max: Seconds = 120.0
+    owner: str = Field(
+        default="assigned_advisor", pattern=r"^(assigned_advisor|none|user:[\w.@-]+)$"
+    )
+    due_in: Seconds = 7200.0
+    business_hours: bool = True  # when closed, count `due_in` from the next opening
+    reason: str = "Voicemail from {{ customer.name if customer else caller }}"
+    goodbye: str | None = "Thank you. We'll call you back soon. Goodbye."
+
+    def templates(self) -> list[tuple[str, str]]:
+        found = [("prompt", self.prompt), ("reason", self.reason)]
+        return found + ([("goodbye", self.goodbye)] if self.goodbye else [])
+
+
+def next_opening(store: StoreInfo, at: datetime) -> datetime | None:
+    """The next time the store opens after `at` (within a week), in the store's zone."""
+    local = store.local(at)
+    hours = parse_hours(store.hours)
+    for offset in range(8):
+        day = local.date() + timedelta(days=offset)
+        for opens, _closes in sorted(hours.get(WEEKDAYS[day.weekday()], [])):
+            candidate = datetime.combine(day, opens, tzinfo=store.tz)
+            if candidate > local:
+                return candidate
+    return None
+
+
+def due_time(store: StoreInfo, at: datetime, seconds: float, business_hours: bool) -> datetime:
+    start = at
+    if business_hours and not store.is_open(at):
+        start = next_opening(store, at) or at
+    return start + timedelta(seconds=seconds)
+
+
+async def handle(spec: Voicemail, call: Call) -> str | None:
+    from ivr.flow.engine import Outcome
+
+    await call.say(call.render(spec.prompt))
+    recording = await call.record(max_seconds=spec.max, beep=True)
+    owner = None
+    if spec.owner == "assigned_advisor":
+        owner = call.advisor
+    elif spec.owner.startswith("user:"):
+        owner = await call.records.user(call.store.id, spec.owner.removeprefix("user:"))
+    now = call.now()
+    due = due_time(call.store, now, spec.due_in, spec.business_hours)
+    reason = call.render(spec.reason)
+    customer_id = call.customer.id if call.customer else None
+    data = {
+        "recording": recording.path,
+        "duration": recording.duration,
+        "caller": call.caller,
+        "ro_number": call.ro.number if call.ro else None,
+    }
+    await call.records.add_thread_entry(
+        call.store.id, customer_id, "voicemail", f"{reason} ({recording.duration:.0f}s)", data
+    )
+    owner_name = owner.name if owner else "nobody"
+    if call.caller:
+        await call.records.create_callback(
+            call.store.id, customer_id, call.caller, owner.id if owner else None, due, reason
+        )
+        when = f"{spoken_date(due, now)} at {clock(due.astimezone(now.tzinfo))}"
+        call.note(f"callback for {owner_name}, due {when}")
+    else:
+        call.note("caller ID withheld: no callback task")
+    call.finish(Outcome("voicemail", detail=f"callback owner: {owner_name}"))
+    if spec.goodbye and not recording.hung_up:
+        await call.say(call.render(spec.goodbye))
+    await call.hangup()
+    return None
