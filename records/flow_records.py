@@ -1,0 +1,164 @@
+"""`SqlRecords`: the flow engine's `Records` protocol backed by the SQL database.
+
+Each method runs a short, synchronous SQLAlchemy unit of work in a worker thread
+(`asyncio.to_thread`), so a database round trip never stalls the event loop that is also
+carrying other calls' audio and DTMF. Writes publish their event only after the commit, so a
+listener that reacts by reading the record finds the new row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from events.bus import AsyncEventBus, EventBus
+from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo, ThreadKind
+from ivr.phone import try_e164
+from records import views
+from records.db import session_factory, transaction
+from records.models import CallbackTask, Customer, ThreadEntry
+
+T = TypeVar("T")
+
+
+class SqlRecords:
+    """Implements `ivr.flow.records.Records`. `bus` may be sync or async; None = publish nothing
+    (e.g. `driveline flows run` on a laptop without Redis)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: EventBus | AsyncEventBus | None = None,
+        region: str = "US",
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.region = region
+        self._sessions = session_factory(engine)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._sessions() as session:
+            return fn(session, *args)
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        with transaction(self._sessions) as session:
+            return fn(session, *args)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    async def store_for_did(self, did: str) -> StoreInfo | None:
+        return await self._in_thread(self._read, views.load_store_for_did, did, self.region)
+
+    async def store(self, store_id: int) -> StoreInfo | None:
+        return await self._in_thread(self._read, views.load_store, store_id)
+
+    async def customer_by_phone(self, store_id: int, phone_e164: str) -> CustomerInfo | None:
+        return await self._in_thread(
+            self._read, views.load_customer_by_phone, store_id, phone_e164, self.region
+        )
+
+    async def repair_order(self, store_id: int, number: str) -> RepairOrderInfo | None:
+        return await self._in_thread(self._read, views.load_repair_order, store_id, number)
+
+    async def user(self, store_id: int, username: str) -> AdvisorInfo | None:
+        return await self._in_thread(self._read, views.load_user, store_id, username)
+
+    async def group(self, store_id: int, name: str) -> list[AdvisorInfo]:
+        return await self._in_thread(self._read, views.load_group, store_id, name)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def add_thread_entry(
+        self,
+        store_id: int,
+        customer_id: int | None,
+        kind: str,
+        body: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append to the customer's thread, then announce `thread.updated`."""
+        kind = ThreadKind(kind).value  # ValueError on a kind the thread page cannot show
+
+        def write(session: Session) -> int:
+            _check_customer(session, store_id, customer_id)
+            entry = ThreadEntry(
+                store_id=store_id, customer_id=customer_id, kind=kind, body=body, data=data or {}
+            )
+            session.add(entry)
+            session.flush()
+            return entry.id
+
+        entry_id = await self._in_thread(self._write, write)
+        await self.publish(
+            store_id,
+            "thread.updated",
+            {"customer_id": customer_id, "entry_id": entry_id, "kind": kind},
+        )
+
+    async def create_callback(
+        self,
+        store_id: int,
+        customer_id: int | None,
+        phone_e164: str,
+        owner_id: int | None,
+        due_at: datetime,
+        reason: str,
+    ) -> None:
+        """A callback task, then `callback.created`. An unreadable caller ID is kept as given
+        (truncated to the column) rather than dropped: a missed call must still get a task."""
+        if due_at.tzinfo is None:
+            raise ValueError("due_at must be timezone-aware")
+        phone = try_e164(phone_e164, self.region) or (phone_e164 or "unknown")[:20]
+
+        def write(session: Session) -> int:
+            _check_customer(session, store_id, customer_id)
+            task = CallbackTask(
+                store_id=store_id,
+                customer_id=customer_id,
+                phone=phone,
+                owner_id=owner_id,
+                due_at=due_at,
+                reason=reason,
+            )
+            session.add(task)
+            session.flush()
+            return task.id
+
+        task_id = await self._in_thread(self._write, write)
+        await self.publish(
+            store_id,
+            "callback.created",
+            {
+                "callback_id": task_id,
+                "customer_id": customer_id,
+                "phone": phone,
+                "owner_id": owner_id,
+                "due_at": due_at.isoformat(),
+                "reason": reason,
+            },
+        )
+
+    async def publish(self, store_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        if isinstance(self.bus, AsyncEventBus):
+            await self.bus.publish(store_id, event_type, payload)
+        elif self.bus is not None:
+            await asyncio.to_thread(self.bus.publish, store_id, event_type, payload)
+
+
+def _check_customer(session: Session, store_id: int, customer_id: int | None) -> None:
+    """Refuse to write onto another store's customer (a bug upstream, never a caller's doing)."""
+    if customer_id is None:
+        return
+    owner = session.scalar(select(Customer.store_id).where(Customer.id == customer_id))
+    if owner != store_id:
+        raise ValueError(f"customer {customer_id} does not belong to store {store_id}")
