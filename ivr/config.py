@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
     recordings_dir: Path = Path("var/recordings")
+    prompts_dir: Path = Field(
+        default=Path("var/prompts"),
+        description="Cache of synthesized 8 kHz prompts, shared by every worker on the host.",
+    )
     flows_dir: Path = Path("flows")
     sip_bind: str = "127.0.0.1:5060"
     http_bind: str = "127.0.0.1:8000"

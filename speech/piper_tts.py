@@ -224,9 +224,5 @@ class PiperTTS:
 
 
 def default_tts(settings: Settings, cache_dir: Path | None = None) -> PiperTTS:
-    """The TTS a worker uses: the shipped voice, prompts cached next to the recordings.
-
-    `Settings` has no prompts folder yet, so the default is `<recordings_dir>/../prompts`
-    (`var/prompts` with the stock settings).
-    """
-    return PiperTTS(cache_dir or settings.recordings_dir.parent / "prompts")
+    """The TTS a worker uses: the shipped voice, prompts cached in `settings.prompts_dir`."""
+    return PiperTTS(cache_dir or settings.prompts_dir)

@@ -184,8 +184,8 @@ def test_a_missing_model_fails_at_construction(tmp_path: Path) -> None:
         PiperTTS(tmp_path, tmp_path / "nope.onnx")
 
 
-def test_default_tts_caches_prompts_next_to_the_recordings(tmp_path: Path) -> None:
-    settings = Settings(recordings_dir=tmp_path / "var" / "recordings")
+def test_default_tts_caches_prompts_in_the_prompts_dir(tmp_path: Path) -> None:
+    settings = Settings(prompts_dir=tmp_path / "var" / "prompts")
 
     tts = default_tts(settings)
     assert tts.cache_dir == tmp_path / "var" / "prompts"
