@@ -1,13 +1,91 @@
 """`driveline serve`, `driveline users`, `driveline tokens`."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
 import click
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from api.auth import issue_token
+from api.schemas import UserIn
+from api.supervisor import ApiServer, Supervisor
+from ivr.config import get_settings
+from ivr.domain import Role
+from records import queries
+from records.db import make_engine, session_factory, upgrade
+
+DEMO_ADMIN = "admin"
+
+
+def _migrated_engine() -> Engine:
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+@dataclass
+class DemoAccess:
+    """What `serve --demo` prints: the seed summary and a token per role to try the API."""
+
+    seeded: dict[str, Any] | None
+    tokens: dict[str, str] = field(default_factory=dict)  # username -> token
+
+
+def prepare_demo(engine: Engine) -> DemoAccess:
+    """Seed the demo store into an empty database, then issue an admin and an advisor token.
+
+    Tokens are issued on every run: only their hashes are kept, so old ones cannot be shown.
+    """
+    sessions = session_factory(engine)
+    with sessions() as session:
+        empty = not queries.any_store(session)
+    seeded = None
+    if empty:
+        from records.demo import seed_demo  # lazily: only --demo needs the demo data module
+
+        seeded = seed_demo(engine)
+    access = DemoAccess(seeded=seeded)
+    with sessions() as session:
+        admin = queries.first_user_with_role(session, role=Role.admin)
+        if admin is None:
+            admin = queries.create_user(
+                session, username=DEMO_ADMIN, name="Demo Admin", role=Role.admin, stores=[]
+            )
+        access.tokens[admin.username] = issue_token(session, admin, "demo")
+        advisor = queries.first_user_with_role(session, role=Role.advisor)
+        if advisor is not None:
+            access.tokens[advisor.username] = issue_token(session, advisor, "demo")
+    return access
 
 
 @click.command()
 @click.option("--demo", is_flag=True, help="Seed the demo store if the database is empty.")
-def serve(demo: bool) -> None:
+@click.option("--host", default=None, help="Listen address (default: from http_bind).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port.")
+def serve(demo: bool, host: str | None, port: int | None) -> None:
     """Run Driveline: API (and, in later issues, SIP and transcription workers)."""
-    raise click.ClickException("not implemented yet")
+    from api.app import create_app  # FastAPI is only needed by this command
+
+    settings = get_settings()
+    engine = _migrated_engine()
+    host = host or settings.http_host
+    port = settings.http_port if port is None else port
+    if demo:
+        access = prepare_demo(engine)
+        if access.seeded is not None:
+            click.echo(f"demo data: {access.seeded}")
+        base = f"http://{host}:{port}/api/v1"
+        for username, token in access.tokens.items():
+            click.echo(f"token for {username}: {token}")
+            click.echo(f'  curl -H "Authorization: Bearer {token}" {base}/me')
+        click.echo(f"API docs: http://{host}:{port}/docs")
+
+    supervisor = Supervisor()
+    supervisor.add(ApiServer(create_app(settings, engine=engine), host=host, port=port))
+    raise SystemExit(supervisor.run())
 
 
 @click.group()
@@ -15,6 +93,73 @@ def users() -> None:
     """Manage users (admin)."""
 
 
+@users.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name, as callers hear it.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.advisor.value)
+@click.option("--store", "stores", multiple=True, metavar="DMS_ID", help="Repeat for several.")
+@click.option("--email", default=None)
+@click.option("--phone", default=None, help="For transfers; any format.")
+def users_create(
+    username: str,
+    name: str,
+    role: str,
+    stores: tuple[str, ...],
+    email: str | None,
+    phone: str | None,
+) -> None:
+    """Create a user with a role and the stores (by DMS id) they may see."""
+    engine = _migrated_engine()
+    with session_factory(engine)() as session:
+        found = queries.stores_by_dms_ids(session, dms_ids=stores)
+        missing = sorted(set(stores) - found.keys())
+        if missing:
+            raise click.BadParameter(f"no such store: {', '.join(missing)}", param_hint="--store")
+        try:
+            valid = UserIn(
+                username=username,
+                name=name,
+                role=Role(role),
+                store_ids=[found[s].id for s in stores],
+                email=email,
+                phone=phone,
+            )
+        except ValidationError as exc:
+            raise click.ClickException(_first_error(exc)) from None
+        if queries.get_user_by_username(session, username=valid.username) is not None:
+            raise click.ClickException(f"user {valid.username!r} already exists")
+        user = queries.create_user(
+            session,
+            username=valid.username,
+            name=valid.name,
+            role=valid.role.value,
+            stores=[found[s] for s in stores],
+            email=valid.email,
+            phone=valid.phone,
+        )
+        click.echo(
+            f"created {user.role} {user.username} (id {user.id}) in {list(stores) or 'no stores'}"
+        )
+
+
 @click.group()
 def tokens() -> None:
     """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", help="What the token is for, e.g. 'dms-webhook'.")
+def tokens_create(username: str, name: str) -> None:
+    """Print a new token for USERNAME (only this once; only its hash is stored)."""
+    engine = _migrated_engine()
+    with session_factory(engine)() as session:
+        user = queries.get_user_by_username(session, username=username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        click.echo(issue_token(session, user, name[:100]))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"

@@ -1,0 +1,1 @@
+"""One module per resource; `api.app` mounts them all under /api/v1."""

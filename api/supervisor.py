@@ -1,0 +1,118 @@
+"""`driveline serve` runs several parts in one process; this starts and stops them in one place.
+
+Today the only part is the API server. The SIP and transcription workers will be more parts:
+each says when it is ready (`start` returns), whether it still runs (`alive`) and how to stop.
+Parts start in the order added and stop in reverse, so a worker never outlives what it needs.
+If any part dies, or SIGINT/SIGTERM arrives, everything is stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any, Protocol
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+
+class Part(Protocol):
+    name: str
+
+    def start(self) -> None:
+        """Start and return once ready to serve; raise if it cannot."""
+
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None:
+        """Stop and wait for it; must be safe to call on a part that already died."""
+
+
+class Supervisor:
+    def __init__(self, poll_s: float = 0.5) -> None:
+        self.parts: list[Part] = []
+        self.poll_s = poll_s
+        self.stopping = threading.Event()
+
+    def add(self, part: Part) -> None:
+        self.parts.append(part)
+
+    def run(self) -> int:
+        """Run until a signal or a dead part; returns the exit code (0: asked to stop)."""
+        started: list[Part] = []
+        restore = self._catch_signals()
+        exit_code = 0
+        try:
+            for part in self.parts:
+                log.info("starting %s", part.name)
+                part.start()
+                started.append(part)
+            while not self.stopping.wait(self.poll_s):
+                dead = [p.name for p in started if not p.alive()]
+                if dead:
+                    log.error("stopped unexpectedly: %s; shutting down", ", ".join(dead))
+                    exit_code = 1
+                    break
+        except Exception:
+            log.exception("could not start; shutting down")
+            exit_code = 1
+        finally:
+            for part in reversed(started):
+                log.info("stopping %s", part.name)
+                try:
+                    part.stop()
+                except Exception:  # noqa: BLE001 - keep stopping the others
+                    log.exception("error while stopping %s", part.name)
+            restore()
+        return exit_code
+
+    def _catch_signals(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # tests run the supervisor in a thread and set `stopping`
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self.stopping.set()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(sig, h) for sig, h in previous.items()]
+
+
+class ApiServer:
+    """uvicorn in a thread of this process, so the supervisor owns signals and shutdown."""
+
+    name = "api"
+
+    def __init__(self, app: Any, host: str, port: int, startup_timeout_s: float = 30) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        )
+        self.startup_timeout_s = startup_timeout_s
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start (is the port in use?)")
+            time.sleep(0.02)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        sock = self.server.servers[0].sockets[0]
+        return int(sock.getsockname()[1])
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
