@@ -69,14 +69,21 @@ def serve(demo: bool, host: str | None, port: int | None) -> None:
     """Run Driveline: API (and, in later issues, SIP and transcription workers)."""
     from api.app import create_app  # FastAPI is only needed by this command
 
+    from ivr.cli_flows import load_or_exit
+
     settings = get_settings()
+    flow_set = load_or_exit(settings.flows_dir, refusing="driveline serve")
+    click.echo(f"flows: {', '.join(sorted(flow_set.flows))} (from {settings.flows_dir})")
     engine = _migrated_engine()
     host = host or settings.http_host
     port = settings.http_port if port is None else port
     if demo:
         access = prepare_demo(engine)
         if access.seeded is not None:
-            click.echo(f"demo data: {access.seeded}")
+            counts = access.seeded.get("counts", access.seeded)
+            click.echo(f"demo data: {counts}")
+            for status, phones in access.seeded.get("samples", {}).items():
+                click.echo(f"  call in as {', '.join(phones)}: {status}")
         base = f"http://{host}:{port}/api/v1"
         for username, token in access.tokens.items():
             click.echo(f"token for {username}: {token}")

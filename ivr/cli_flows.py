@@ -23,12 +23,19 @@ FLOWS_DIR = click.option(
 )
 
 
-def _load_or_exit(directory: Path) -> FlowSet:
+def load_or_exit(directory: Path, *, refusing: str | None = None) -> FlowSet:
+    """Load a flows folder or print every problem as `file:line: field: message` and exit 1.
+
+    `refusing` names what will not start (e.g. "serve"), so a bad flow stops a server loudly
+    instead of replacing good flows with half of a bad set.
+    """
     try:
         return load_flows(directory)
     except FlowLoadError as exc:
+        if refusing:
+            click.echo(f"{refusing}: refusing to load the flows in {directory}:", err=True)
         for problem in exc.problems:
-            click.echo(str(problem))
+            click.echo(str(problem), err=bool(refusing))
         raise click.exceptions.Exit(1) from None
 
 
@@ -42,7 +49,7 @@ def flows() -> None:
 def check(directory: Path | None) -> None:
     """Validate every flow in DIRECTORY; print each problem as file:line: field: message."""
     folder = directory or get_settings().flows_dir
-    flow_set = _load_or_exit(folder)
+    flow_set = load_or_exit(folder)
     steps = sum(len(f.steps) for f in flow_set)
     click.echo(
         f"OK: {len(flow_set)} flows, {steps} steps in {folder} ({', '.join(flow_set.flows)})"
@@ -86,7 +93,7 @@ def run(
     from records.flow_records import SqlRecords
 
     settings = get_settings()
-    flow_set = _load_or_exit(flows_dir or settings.flows_dir)
+    flow_set = load_or_exit(flows_dir or settings.flows_dir)
     if flow not in flow_set:
         raise click.UsageError(f"no flow named {flow!r} (have: {', '.join(flow_set.flows)})")
     try:
@@ -152,7 +159,7 @@ def test(flows_dir: Path | None, pattern: str | None, show: bool) -> None:
 
     logging.getLogger("ivr.flow").setLevel(logging.CRITICAL)  # failures are shown per case
     folder = flows_dir or get_settings().flows_dir
-    flow_set = _load_or_exit(folder)
+    flow_set = load_or_exit(folder)
     cases = [
         (f, c)
         for f, c in load_cases(folder / "tests")

@@ -182,6 +182,7 @@ class PhoneNumber(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "e164"),
         Index("ix_phone_numbers_store_e164", "store_id", "e164"),
+        Index("ix_phone_numbers_e164", "e164"),  # lookups across all of an admin's stores
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))

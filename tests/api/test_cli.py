@@ -168,3 +168,24 @@ def test_api_server_part_serves_http(db_url: str, engine: Engine, redis_url: str
         supervisor.stopping.set()
         runner.join(timeout=10)
     assert not server.alive()
+
+
+def test_serve_refuses_a_bad_flow_and_names_file_and_line(
+    configured: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "main.yaml").write_text(
+        "name: main\nstart: greet\nsteps:\n  greet:\n    say: hello\n    next: menu\n"
+    )
+    monkeypatch.setenv("DRIVELINE_FLOWS_DIR", str(flows))
+    get_settings.cache_clear()
+    ran: list[Supervisor] = []
+    monkeypatch.setattr(Supervisor, "run", lambda self: ran.append(self) or 0)
+
+    result = CliRunner().invoke(main, ["serve"])
+
+    assert result.exit_code == 1
+    assert "refusing to load the flows" in result.output
+    assert f"{flows / 'main.yaml'}:6: steps.greet.next:" in result.output
+    assert ran == []  # nothing was started

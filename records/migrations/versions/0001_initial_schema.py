@@ -133,6 +133,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.create_index('ix_phone_numbers_store_e164', ['store_id', 'e164'], unique=False)
+        batch_op.create_index('ix_phone_numbers_e164', ['e164'], unique=False)
 
     op.create_table('vehicles',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -353,6 +354,7 @@ def downgrade() -> None:
     op.drop_table('vehicles')
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.drop_index('ix_phone_numbers_store_e164')
+        batch_op.drop_index('ix_phone_numbers_e164')
 
     op.drop_table('phone_numbers')
     with op.batch_alter_table('calls', schema=None) as batch_op:
