@@ -1,0 +1,551 @@
+"""One pjsua2 endpoint per process, driven from one thread and bridged to asyncio.
+
+pjsua2 is not thread-safe in the way asyncio code would like: every pj call must happen on the
+thread that created the library. So this module owns a dedicated thread that creates the
+endpoint (`threadCnt = 0`, `mainThreadOnly = True`) and then loops:
+
+    run queued commands  →  libHandleEvents(poll_ms)  →  delete ended calls  →  RTP watchdog
+
+Asyncio code never touches pj objects. It calls the `SipEndpoint` coroutines (`answer`, `play`,
+`start_recorder`, ...), which queue a closure for that loop and await a future the pj thread
+settles with `loop.call_soon_threadsafe`. In the other direction, pjsua2 callbacks turn into the
+frozen dataclasses of `sip/events.py` and reach asyncio the same way, via `on_event`.
+
+Two pjsua2 traps this module is built around (NOTES.md, checked again here):
+- The wheel holds at most 4 calls. `UaConfig.maxCalls` stays at or below that, so pjsua itself
+  answers a surplus INVITE with a stateless 486 before any callback runs and no Python `Call` is
+  ever built for it. Building a `Call` for a slot beyond `maxCalls` aborts the process.
+- A `Call` must not be deleted inside its own callback. Ended calls are parked and deleted after
+  `libHandleEvents` returns. A parked call still holds its slot number, and its destructor clears
+  that slot's user data, so parked calls are also deleted before a new call takes a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pjsua2 as pj
+
+from sip.events import (
+    CallConfirmed,
+    CallEnded,
+    CallOffered,
+    DtmfDigit,
+    MediaReady,
+    PlaybackDone,
+    SipEvent,
+)
+
+log = logging.getLogger(__name__)
+pj_log = logging.getLogger("sip.pjsua")
+_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+
+WHEEL_MAX_CALLS = 4  # pjsua2-python 2.15.1 carries at most 4 calls per process
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    host: str = "127.0.0.1"
+    port: int = 5060  # UDP, and TCP on the same number; 0 picks a free port (tests)
+    tcp: bool = True
+    max_calls: int = WHEEL_MAX_CALLS
+    rtp_port: int = 0  # first RTP port; 0 lets the OS pick one per call
+    rtp_port_range: int = 0
+    rtp_timeout: float | None = 30.0  # no RTP from the caller for this long → hang up
+    poll_ms: int = 10
+    log_level: int = 2  # pjsua's own log (0-6) into the `sip.pjsua` logger; 2 = warnings
+    user_agent: str = "Driveline"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
+            raise ValueError(f"max_calls must be 1..{WHEEL_MAX_CALLS} (the wheel's limit)")
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+class CallGone(EndpointError):
+    """The call ended before the command reached it."""
+
+
+# --- pj-side objects: only ever touched on the pjsua2 thread -----------------------------------
+
+
+class _LogWriter(pj.LogWriter):
+    """pjsua's own log lines into Python logging (`sip.pjsua`), from whichever thread."""
+
+    def write(self, entry: pj.LogEntry) -> None:
+        try:
+            pj_log.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", entry.msg.rstrip())
+        except Exception:  # noqa: BLE001 - an exception escaping a director aborts the process
+            return
+
+
+class _Player(pj.AudioMediaPlayer):
+    def __init__(self, on_eof: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_eof = on_eof
+
+    def onEof2(self) -> None:
+        # Runs on the media clock thread even with mainThreadOnly: hand off, touch nothing pj.
+        try:
+            self._on_eof()
+        except Exception:  # an exception escaping a director aborts the process
+            log.exception("player EOF callback failed")
+
+
+class _Call(pj.Call):
+    def __init__(self, ep: SipEndpoint, acc: pj.Account, call_id: int, key: int) -> None:
+        super().__init__(acc, call_id)
+        self.ep = ep
+        self.key = key
+        self.audio: pj.AudioMedia | None = None
+        self.audio_index = -1
+        self.answered = False  # our 2xx went out
+        self.confirmed = False
+        self.ended = False
+        self.rtp_timed_out = False
+        self.players: dict[int, _Player] = {}
+        self.recorders: dict[int, pj.AudioMediaRecorder] = {}
+        self.rx_packets = 0
+        self.rx_changed = time.monotonic()
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+                self.confirmed = True
+                self.rx_changed = time.monotonic()
+                self.ep._emit(CallConfirmed(self.key, time.monotonic()))
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.ep._ended(self, info.lastStatusCode, info.lastReason)
+        except Exception:
+            log.exception("onCallState failed (call %s)", self.key)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        try:
+            info = self.getInfo()  # keep it alive: the media vector points into it
+            for media in info.media:
+                if (
+                    media.type == pj.PJMEDIA_TYPE_AUDIO
+                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                ):
+                    first = self.audio is None
+                    self.audio = self.getAudioMedia(media.index)
+                    self.audio_index = media.index
+                    if first:
+                        self.ep._emit(MediaReady(self.key))
+                    break
+        except Exception:
+            log.exception("onCallMediaState failed (call %s)", self.key)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        # RFC 2833 events and SIP INFO (application/dtmf-relay) both arrive here.
+        method = "sip_info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
+        self.ep._emit(DtmfDigit(self.key, prm.digit, method))
+
+
+class _Account(pj.Account):
+    def __init__(self, ep: SipEndpoint) -> None:
+        super().__init__()
+        self.ep = ep
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        try:
+            self.ep._incoming(self, prm)
+        except Exception:  # pjsua2 answers 500 when no Call was built
+            log.exception("incoming call failed")
+
+
+def _request_uri(whole_msg: str) -> str:
+    first = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    return parts[1] if len(parts) >= 3 else ""
+
+
+# --- the endpoint ----------------------------------------------------------------------------
+
+
+class SipEndpoint:
+    """The process's pjsua2 endpoint; coroutines here are safe to call from the asyncio loop."""
+
+    def __init__(self, config: EndpointConfig, on_event: Callable[[SipEvent], None]) -> None:
+        self.config = config
+        self.on_event = on_event
+        self.address: tuple[str, int] = (config.host, config.port)  # real port once started
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._commands: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Any]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._keys = itertools.count(1)
+        self._media_ids = itertools.count(1)
+        # pj thread state
+        self._ep: pj.Endpoint | None = None
+        self._account: _Account | None = None
+        self._calls: dict[int, _Call] = {}
+        self._parked: list[_Call] = []
+        self._next_watch = 0.0
+        self._log_writer = _LogWriter()  # must outlive libDestroy
+
+    # --- lifecycle (asyncio side) ---------------------------------------------------------------
+
+    async def start(self, timeout: float = 10.0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._main, name="pjsua2", daemon=True)
+        self._thread.start()
+        if not await asyncio.to_thread(self._ready.wait, timeout):
+            raise EndpointError("pjsua2 did not start in time")
+        if self._startup_error is not None:
+            raise EndpointError(f"pjsua2 failed to start: {_describe(self._startup_error)}")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Hang up every call, delete every pj object, destroy the library, join the thread."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, timeout)
+        if self._thread.is_alive():
+            log.error("pjsua2 thread did not stop within %.1fs", timeout)
+        self._thread = None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run `fn(*args)` on the pjsua2 thread; the future settles on the asyncio loop."""
+        if self._loop is None or self._thread is None or self._stop.is_set():
+            raise EndpointError("the SIP endpoint is not running")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._commands.put((fn, args, future))
+        return future
+
+    # --- commands (asyncio side) -----------------------------------------------------------------
+
+    async def answer(self, key: int, code: int = 200) -> None:
+        await self.submit(self._answer, key, code)
+
+    async def hangup(self, key: int, code: int = 603) -> None:
+        """End the call: a final `code` while it rings, a BYE once answered. No-op if gone."""
+        await self.submit(self._hangup, key, code)
+
+    async def play(self, key: int, path: str) -> int:
+        """Start playing a WAV to the caller once; `PlaybackDone(key, id)` follows at its end."""
+        return await self.submit(self._play, key, path)
+
+    async def stop_player(self, key: int, player: int) -> None:
+        await self.submit(self._stop_player, key, player)
+
+    async def start_recorder(self, key: int, path: str) -> int:
+        return await self.submit(self._start_recorder, key, path)
+
+    async def stop_recorder(self, key: int, recorder: int) -> None:
+        """Stop and close the WAV (the header is written when the recorder is destroyed)."""
+        await self.submit(self._stop_recorder, key, recorder)
+
+    async def rx_level(self, key: int) -> int:
+        """The caller's last audio level, 0..255 (what the bridge reads from the call)."""
+        return await self.submit(self._rx_level, key)
+
+    async def live_calls(self) -> int:
+        """pjsua2 `Call` objects alive in this process (active plus not yet deleted)."""
+        return await self.submit(lambda: len(self._calls) + len(self._parked))
+
+    # --- the pjsua2 thread ---------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._setup()
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._startup_error = exc
+            self._ready.set()
+            self._destroy()
+            return
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                self._drain()
+                assert self._ep is not None
+                self._ep.libHandleEvents(self.config.poll_ms)
+                self._reap()
+                self._watch_rtp()
+        except BaseException:
+            log.exception("pjsua2 loop failed")
+        finally:
+            self._stop.set()  # from now on submit() refuses instead of queueing into the void
+            self._shutdown()
+
+    def _setup(self) -> None:
+        cfg = self.config
+        ep = pj.Endpoint()
+        ep.libCreate()
+        self._ep = ep
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = True
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls
+        ep_cfg.uaConfig.userAgent = cfg.user_agent
+        ep_cfg.medConfig.clockRate = 8000
+        ep_cfg.medConfig.sndClockRate = 8000
+        ep_cfg.medConfig.noVad = True
+        ep_cfg.medConfig.ecTailLen = 0
+        ep_cfg.logConfig.level = cfg.log_level
+        ep_cfg.logConfig.consoleLevel = cfg.log_level
+        ep_cfg.logConfig.decor = pj.PJ_LOG_HAS_SENDER  # logging adds the time and level
+        ep_cfg.logConfig.writer = self._log_writer
+        ep.libInit(ep_cfg)
+
+        udp = pj.TransportConfig()
+        udp.port = cfg.port
+        if cfg.host not in ("", "0.0.0.0"):
+            udp.boundAddress = cfg.host
+        udp_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
+        port = int(ep.transportGetInfo(udp_id).localName.rpartition(":")[2])
+        if cfg.tcp:
+            tcp = pj.TransportConfig()
+            tcp.port = port
+            tcp.boundAddress = udp.boundAddress
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+        ep.audDevManager().setNullDev()
+        ep.libStart()
+        self.address = (cfg.host, port)
+
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = f"sip:driveline@{cfg.host}:{port}"
+        acc_cfg.mediaConfig.transportConfig.port = cfg.rtp_port
+        acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
+        if cfg.host not in ("", "0.0.0.0"):
+            acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
+        self._account = _Account(self)
+        self._account.create(acc_cfg, True)
+        log.info("SIP endpoint on %s:%d (udp%s)", cfg.host, port, "+tcp" if cfg.tcp else "")
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                fn, args, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result = fn(*args)
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                self._post(_settle, future, None, exc)
+            else:
+                self._post(_settle, future, result, None)
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            pass
+
+    def _emit(self, event: SipEvent) -> None:
+        self._post(self.on_event, event)
+
+    def _incoming(self, acc: _Account, prm: pj.OnIncomingCallParam) -> None:
+        # A parked call may hold the very slot pjsua just reused; delete it first.
+        self._reap()
+        if not 0 <= prm.callId < self.config.max_calls:
+            # Cannot happen while maxCalls ≤ the wheel's limit (pjsua refuses with 486 first);
+            # building a Call here would abort the process, so leave it to pjsua2's 500.
+            log.error("incoming call in slot %d beyond max_calls; refused", prm.callId)
+            return
+        key = next(self._keys)
+        call = _Call(self, acc, prm.callId, key)
+        self._calls[key] = call
+        try:
+            info = call.getInfo()
+            ringing = pj.CallOpParam()
+            ringing.statusCode = 180
+            call.answer(ringing)
+        except Exception:
+            log.exception("could not ring call %s; refusing it", key)
+            self._hangup(key, 500)
+            return
+        self._emit(
+            CallOffered(
+                key=key,
+                sip_call_id=info.callIdString,
+                request_uri=_request_uri(prm.rdata.wholeMsg),
+                from_uri=info.remoteUri,
+                to_uri=info.localUri,
+                source=prm.rdata.srcAddress,
+                received_at=time.monotonic(),
+            )
+        )
+
+    def _ended(self, call: _Call, code: int, reason: str) -> None:
+        call.ended = True
+        call.audio = None  # pjsua2 already freed it; never hand it to startTransmit again
+        self._calls.pop(call.key, None)
+        self._parked.append(call)
+        self._emit(CallEnded(call.key, code, reason, call.rtp_timed_out))
+
+    def _reap(self) -> None:
+        while self._parked:
+            call = self._parked.pop()
+            call.players.clear()  # destroying a player or recorder removes its bridge port
+            call.recorders.clear()
+            del call
+
+    def _watch_rtp(self) -> None:
+        timeout = self.config.rtp_timeout
+        now = time.monotonic()
+        if timeout is None or now < self._next_watch:
+            return
+        self._next_watch = now + 0.5
+        for call in list(self._calls.values()):
+            if not call.confirmed or call.audio is None:
+                continue
+            try:
+                packets = call.getStreamStat(call.audio_index).rtcp.rxStat.pkt
+            except Exception:  # noqa: BLE001 - no stream (yet)
+                log.debug("call %s: no stream statistics yet", call.key)
+                continue
+            if packets != call.rx_packets:
+                call.rx_packets, call.rx_changed = packets, now
+            elif now - call.rx_changed > timeout and not call.rtp_timed_out:
+                log.info("call %s: no RTP for %.1fs, hanging up", call.key, timeout)
+                call.rtp_timed_out = True
+                self._hangup(call.key, 408)
+
+    def _shutdown(self) -> None:
+        try:
+            if self._ep is not None and self._calls:
+                self._ep.hangupAllCalls()
+                deadline = time.monotonic() + 2.0
+                while self._calls and time.monotonic() < deadline:
+                    self._ep.libHandleEvents(self.config.poll_ms)
+            self._reap()
+            for call in list(self._calls.values()):  # calls that never confirmed their end
+                call.players.clear()
+                call.recorders.clear()
+            self._calls.clear()
+        except Exception:
+            log.exception("hanging up calls at shutdown failed")
+        self._fail_pending()
+        self._destroy()
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                _fn, _args, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            self._post(_settle, future, None, EndpointError("the SIP endpoint stopped"))
+
+    def _destroy(self) -> None:
+        if self._account is not None:
+            try:
+                self._account.shutdown()
+            except Exception:
+                log.exception("account shutdown failed")
+            self._account = None
+        if self._ep is not None:
+            try:
+                # Calls were hung up (and their BYEs sent) in _shutdown; without this flag
+                # pjsua waits a further second for network work that is not there.
+                self._ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+            except Exception:
+                log.exception("libDestroy failed")
+            self._ep = None
+
+    # --- command bodies (pjsua2 thread) ----------------------------------------------------------
+
+    def _call(self, key: int) -> _Call:
+        call = self._calls.get(key)
+        if call is None or call.ended:
+            raise CallGone(f"call {key} has ended")
+        return call
+
+    def _answer(self, key: int, code: int) -> None:
+        call = self._call(key)
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        call.answer(prm)
+        call.answered = code >= 200
+
+    def _hangup(self, key: int, code: int) -> None:
+        call = self._calls.get(key)
+        if call is None or call.ended:
+            return
+        prm = pj.CallOpParam()
+        # Once answered it is a BYE and pjsua only records the code: say "normal clearing".
+        prm.statusCode = 200 if call.answered else code
+        call.hangup(prm)
+
+    def _play(self, key: int, path: str) -> int:
+        call = self._call(key)
+        if call.audio is None:
+            raise EndpointError(f"call {key} has no audio yet")
+        player_id = next(self._media_ids)
+        player = _Player(lambda: self._emit(PlaybackDone(key, player_id)))
+        player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(call.audio)
+        call.players[player_id] = player
+        return player_id
+
+    def _stop_player(self, key: int, player_id: int) -> None:
+        call = self._calls.get(key)
+        if call is None:
+            return
+        player = call.players.pop(player_id, None)
+        if player is not None and call.audio is not None:
+            player.stopTransmit(call.audio)
+
+    def _start_recorder(self, key: int, path: str) -> int:
+        call = self._call(key)
+        if call.audio is None:
+            raise EndpointError(f"call {key} has no audio yet")
+        recorder_id = next(self._media_ids)
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        call.audio.startTransmit(recorder)
+        call.recorders[recorder_id] = recorder
+        return recorder_id
+
+    def _stop_recorder(self, key: int, recorder_id: int) -> None:
+        call = self._calls.get(key)
+        if call is None:
+            return  # reaped with the call: the recorder is closed already
+        recorder = call.recorders.pop(recorder_id, None)
+        if recorder is not None and call.audio is not None:
+            call.audio.stopTransmit(recorder)
+
+    def _rx_level(self, key: int) -> int:
+        # The caller's level is the call port's *tx* level in pjsua2's terms (what the port
+        # transmits into the bridge); getRxLevel stayed 0 while sipp played speech.
+        call = self._call(key)
+        return 0 if call.audio is None else int(call.audio.getTxLevel())
+
+
+def _describe(exc: BaseException) -> str:
+    """pjsua2's `Error` prints as an empty string; its `info()` says what went wrong."""
+    info = getattr(exc, "info", None)
+    if callable(info):
+        with contextlib.suppress(Exception):
+            return str(info())
+    return str(exc) or type(exc).__name__
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)

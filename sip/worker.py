@@ -1,0 +1,258 @@
+"""The SIP worker: one pjsua2 endpoint, and for each call a router decision and a handler task.
+
+    INVITE ─▶ (pj thread) 180 Ringing, CallOffered ─▶ router(call) on asyncio
+       router returns None            ─▶ 404 Not Found
+       router raises / takes too long ─▶ 503 Service Unavailable
+       router returns a handler       ─▶ 200 OK, wait for media, handler(channel, call)
+    handler returns or raises         ─▶ BYE (if the caller has not hung up), channel closed
+
+The router is where the async work before answering goes (store for the DID, customer lookup,
+screen-pop event, greeting synthesis), so audio can start as soon as the call is answered.
+A surplus INVITE never reaches the router: pjsua answers it 486 Busy Here (see endpoint.py).
+
+`python -m sip.worker --bind 127.0.0.1:5080` runs a demo: it answers any number, plays a
+greeting tone (FakeTTS), gathers one digit, says it back and hangs up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.flow.channel import CallerHungUp, Prompt
+from ivr.phone import try_e164
+from ivr.speech import TTS, FakeTTS
+from sip.channel import PjsuaChannel
+from sip.endpoint import EndpointConfig, EndpointError, SipEndpoint
+from sip.events import CallOffered, SipEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """What the router and the handler know about a call before it is answered."""
+
+    key: int
+    sip_call_id: str
+    did: str | None  # E.164 of the number dialled (Request-URI user, else To user)
+    caller: str | None  # E.164 of the caller ID (From user); None when withheld or not a number
+    did_raw: str
+    caller_raw: str
+    source: str
+    received_at: float  # time.monotonic() when the INVITE was handed to us
+
+
+CallHandler = Callable[[PjsuaChannel, InboundCall], Awaitable[None]]
+CallRouter = Callable[[InboundCall], Awaitable[CallHandler | None]]
+
+
+def uri_user(uri: str) -> str:
+    """`"Bob" <sip:+15552010001@host;user=phone>` → `+15552010001`."""
+    text = uri.strip()
+    if "<" in text:
+        text = text.split("<", 1)[1].split(">", 1)[0]
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme.lower() not in ("sip", "sips", "tel"):
+        return ""
+    user = rest.split("@", 1)[0] if "@" in rest else ""
+    if scheme.lower() == "tel":
+        user = rest
+    return user.split(";", 1)[0]
+
+
+def inbound_from(offer: CallOffered, region: str = "US") -> InboundCall:
+    did_raw = uri_user(offer.request_uri) or uri_user(offer.to_uri)
+    caller_raw = uri_user(offer.from_uri)
+    did = try_e164(did_raw, region)
+    if did is None and did_raw != uri_user(offer.to_uri):
+        did = try_e164(uri_user(offer.to_uri), region)  # a proxy may rewrite the Request-URI
+    return InboundCall(
+        key=offer.key,
+        sip_call_id=offer.sip_call_id,
+        did=did,
+        caller=try_e164(caller_raw, region),
+        did_raw=did_raw,
+        caller_raw=caller_raw,
+        source=offer.source,
+        received_at=offer.received_at,
+    )
+
+
+class SipWorker:
+    """Owns the endpoint and every call's task; start() / stop() are the whole life cycle."""
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        router: CallRouter,
+        *,
+        tts: TTS,
+        recordings_dir: Path,
+        region: str = "US",
+        route_timeout: float = 5.0,
+        media_timeout: float = 5.0,
+    ) -> None:
+        self.endpoint = SipEndpoint(config, self._on_event)
+        self.router = router
+        self.tts = tts
+        self.recordings_dir = Path(recordings_dir)
+        self.region = region
+        self.route_timeout = route_timeout
+        self.media_timeout = media_timeout
+        self.channels: dict[int, PjsuaChannel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.endpoint.address
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
+        await self.endpoint.stop()
+
+    def _on_event(self, event: SipEvent) -> None:
+        if isinstance(event, CallOffered):
+            inbound = inbound_from(event, self.region)
+            channel = PjsuaChannel(
+                self.endpoint,
+                event.key,
+                tts=self.tts,
+                recordings_dir=self.recordings_dir,
+                name=event.sip_call_id,
+            )
+            self.channels[event.key] = channel
+            task = asyncio.get_running_loop().create_task(self._serve(channel, inbound))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        known = self.channels.get(event.key)
+        if known is not None:  # events after a call's task finished are dropped
+            known.deliver(event)
+
+    async def _serve(self, channel: PjsuaChannel, call: InboundCall) -> None:
+        clog = channel.log
+        clog.info("INVITE did=%s caller=%s from %s", call.did_raw, call.caller_raw, call.source)
+        try:
+            handler = await self._route(channel, call)
+            if handler is None or channel.hung_up:
+                return
+            await self.endpoint.answer(call.key, 200)
+            channel.answered_at = time.monotonic()
+            clog.info(
+                "answered %.1f ms after the INVITE", (channel.answered_at - call.received_at) * 1e3
+            )
+            try:
+                await asyncio.wait_for(channel.media_ready.wait(), self.media_timeout)
+            except TimeoutError:
+                clog.warning("no audio %.1fs after answering; hanging up", self.media_timeout)
+                return
+            try:
+                await handler(channel, call)
+            except CallerHungUp:
+                clog.info("caller hung up")
+            except Exception:  # noqa: BLE001 - one call's bug must not take the worker down
+                clog.exception("call handler failed")
+        except EndpointError as exc:
+            clog.info("call ended early: %s", exc)
+        finally:
+            with contextlib.suppress(EndpointError):
+                await channel.hangup()
+            self.channels.pop(call.key, None)
+            clog.info("call done (%s %s)", channel.end_code, channel.end_reason)
+
+    async def _route(self, channel: PjsuaChannel, call: InboundCall) -> CallHandler | None:
+        try:
+            handler = await asyncio.wait_for(self.router(call), self.route_timeout)
+        except Exception:  # includes the timeout
+            channel.log.exception("routing failed; 503")
+            await self.endpoint.hangup(call.key, 503)
+            return None
+        if handler is None:
+            channel.log.info("no store for DID %s; 404", call.did_raw)
+            await self.endpoint.hangup(call.key, 404)
+        return handler
+
+
+# --- demo: python -m sip.worker --------------------------------------------------------------
+
+
+async def demo_handler(channel: PjsuaChannel, call: InboundCall) -> None:
+    await channel.say("Thanks for calling Driveline. Press a key.")
+    result = await channel.gather(Prompt("Press any key now."), max_digits=1, timeout=8.0)
+    if result.digits:
+        await channel.say(f"You pressed {result.digits}.")
+    else:
+        await channel.say("Nothing pressed. Goodbye.")
+    await channel.hangup()
+
+
+async def demo_router(call: InboundCall) -> CallHandler | None:
+    return demo_handler
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+async def run_demo(bind: tuple[str, int], cache_dir: Path) -> None:
+    config = EndpointConfig(host=bind[0], port=bind[1])
+    worker = SipWorker(
+        config,
+        demo_router,
+        tts=FakeTTS(cache_dir / "tts"),
+        recordings_dir=cache_dir / "recordings",
+    )
+    await worker.start()
+    log.info("demo worker answering on %s:%d (Ctrl-C stops)", *worker.address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sip.worker", description=__doc__)
+    parser.add_argument("--bind", type=parse_bind, default=("127.0.0.1", 5080))
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(call)s %(message)s"
+    )
+    logging.getLogger().handlers[0].addFilter(_CallField())
+    with tempfile.TemporaryDirectory(prefix="driveline-sip-") as tmp:
+        asyncio.run(run_demo(args.bind, args.cache_dir or Path(tmp)))
+
+
+class _CallField(logging.Filter):
+    """Lines logged outside a call get `call=-`, so one format serves every line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "call"):
+            record.call = "-"
+        return True
+
+
+if __name__ == "__main__":
+    main()

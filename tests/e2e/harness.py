@@ -1,0 +1,374 @@
+"""The pieces the end-to-end tests are built from: the worker process, sipp runs, an RTP sink.
+
+Everything is bounded: the worker must say `ready` within 10 s, every sipp run has `-timeout`
+and a subprocess timeout on top, every wait for an event has a deadline, and teardown ends
+the processes it started (quit, then terminate, then kill).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SIPP_MEDIA = Path("/usr/share/sip-tester")
+
+Event = dict[str, Any]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tools() -> None:
+    """Skip without sipp or pjsua2, except under CI, where a missing tool fails the run."""
+    import pytest
+
+    missing = []
+    if shutil.which("sipp") is None or not (SIPP_MEDIA / "dtmf_2833_1.pcap").exists():
+        missing.append("sipp with its pcap files (apt install sip-tester)")
+    try:
+        import pjsua2  # noqa: F401
+    except ImportError:
+        missing.append("pjsua2")
+    if missing:
+        message = "end-to-end SIP tests need " + ", ".join(missing)
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_udp_port(count: int = 1) -> int:
+    """A port with `count` free consecutive UDP ports from it (sipp's RTP uses mp, mp+2)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1] & ~1
+        if base + count >= 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no free UDP ports")
+
+
+class WorkerProcess:
+    """`tests.e2e.app` in a subprocess, with its JSON events collected by a reader thread."""
+
+    def __init__(self, directory: Path, *extra: str) -> None:
+        self.directory = directory
+        self.stderr_path = directory / "worker.stderr"
+        self._stderr = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.app", "--dir", str(directory), *extra],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.events: list[Event] = []
+        self._lock = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        ready = self.wait_for(lambda e: e["event"] == "ready", timeout=10.0)
+        self.port: int = ready["port"]
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # pjlib's banner and other chatter
+            if isinstance(event, dict) and "event" in event:
+                with self._lock:
+                    self.events.append(event)
+                    self._lock.notify_all()
+        with self._lock:
+            self._lock.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_for(
+        self, match: Callable[[Event], bool], timeout: float = 5.0, start: int = 0
+    ) -> Event:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for event in self.events[start:]:
+                    if match(event):
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (not self.alive and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"no matching worker event in {timeout}s; got {self.events[start:]}"
+                        f"\nstderr: {self.stderr_path.read_text()[-2000:]}"
+                    )
+                self._lock.wait(remaining)
+
+    def of_call(self, call_prefix: str) -> list[Event]:
+        with self._lock:
+            return [e for e in self.events if str(e.get("call", "")).startswith(call_prefix)]
+
+    def stats(self, timeout: float = 5.0) -> Event:
+        start = len(self.events)
+        self._send("stats")
+        return self.wait_for(lambda e: e["event"] == "stats", timeout, start)
+
+    def wait_idle(self, timeout: float = 5.0) -> Event:
+        """Poll `stats` until no pjsua2 Call object and no channel is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats["live_calls"] == 0 and stats["channels"] == 0:
+                return stats
+            if time.monotonic() > deadline:
+                raise AssertionError(f"calls leaked: {stats}")
+            time.sleep(0.05)
+
+    def _send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.alive:
+            try:
+                self._send("quit")
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=3)
+        self._reader.join(timeout=2)
+        self._stderr.close()
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    counters: dict[str, int]
+    messages: str
+    stderr: str
+
+    def count(self, name: str) -> int:
+        return self.counters.get(f"{name}(C)", 0)
+
+    def message_times(self, first_line_start: str) -> list[float]:
+        """Wall-clock times (epoch seconds) of traced messages whose first line starts so."""
+        times = []
+        for block in self.messages.split("-" * 47 + " ")[1:]:
+            stamp, _, rest = block.partition("\n")
+            body = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
+            if body.lstrip().startswith(first_line_start):
+                times.append(datetime.strptime(stamp.strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp())
+        return times
+
+    def describe(self) -> str:
+        interesting = {k: v for k, v in self.counters.items() if k.endswith("(C)") and v}
+        return f"sipp rc={self.returncode} {interesting}\n{self.stderr[-1500:]}"
+
+
+@dataclass
+class Sipp:
+    """Runs sipp against the worker from a scratch directory holding the `pcap` link."""
+
+    workdir: Path
+    target: str
+    runs: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        link = self.workdir / "pcap"
+        if not link.exists():
+            link.symlink_to(SIPP_MEDIA)
+
+    def run(self, scenario: str, **options: Any) -> SippResult:
+        """Place the calls and wait for sipp to finish (see `start` for the options)."""
+        return self.start(scenario, **options).wait()
+
+    def start(
+        self,
+        scenario: str,
+        *,
+        service: str,
+        call_id: str,
+        caller: str = "+15552010001",
+        calls: int = 1,
+        concurrent: int = 1,
+        rate: int = 10,
+        hold_ms: int = 1000,
+        rtp_sink: int | None = None,
+        transport: str = "u1",
+        timeout: float = 12.0,
+    ) -> RunningSipp:
+        """Start sipp in the background. `hold_ms` is `-d` (the `<pause/>` in hold.xml),
+        `call_id` prefixes every Call-ID so the worker's events can be told apart."""
+        self.runs += 1
+        tag = f"{Path(scenario).stem}-{self.runs}"
+        stat_file = self.workdir / f"{tag}.csv"
+        message_file = self.workdir / f"{tag}.messages"
+        media_port = free_udp_port(4)
+        command = [
+            "sipp", self.target,
+            "-sf", str(SCENARIOS / scenario),
+            "-s", service,
+            "-key", "caller", caller,
+            "-key", "rtp_sink", str(rtp_sink or media_port),
+            "-t", transport,
+            "-i", "127.0.0.1",
+            "-p", str(free_udp_port()),
+            "-mp", str(media_port),
+            "-m", str(calls), "-l", str(concurrent), "-r", str(rate),
+            "-d", str(hold_ms),
+            "-cid_str", f"{call_id}-%u@%s",
+            "-timeout", f"{timeout}s", "-timeout_error",
+            "-trace_stat", "-stf", str(stat_file),
+            "-trace_msg", "-message_file", str(message_file),
+            "-nostdin",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return RunningSipp(proc, stat_file, message_file, timeout + 10)
+
+
+@dataclass
+class RunningSipp:
+    proc: subprocess.Popen[str]
+    stat_file: Path
+    message_file: Path
+    timeout: float
+
+    def wait(self) -> SippResult:
+        try:
+            _, stderr = self.proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate(timeout=5)
+            raise
+        messages = self.message_file
+        return SippResult(
+            returncode=self.proc.returncode,
+            counters=_read_counters(self.stat_file),
+            messages=messages.read_text(errors="replace") if messages.exists() else "",
+            stderr=stderr,
+        )
+
+
+def _read_counters(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return {}
+    names, values = lines[0].split(";"), lines[-1].split(";")
+    counters = {}
+    for name, value in zip(names, values, strict=False):
+        if value.strip().lstrip("-").isdigit():
+            counters[name] = int(value)
+    return counters
+
+
+# --- what the worker sends: an RTP sink -------------------------------------------------------
+
+
+def alaw_to_linear(byte: int) -> int:
+    """G.711 A-law → 16-bit linear (ITU-T G.711), for judging whether a prompt is silence."""
+    a = byte ^ 0x55
+    magnitude = (a & 0x0F) << 4
+    segment = (a & 0x70) >> 4
+    if segment == 0:
+        magnitude += 8
+    elif segment == 1:
+        magnitude += 0x108
+    else:
+        magnitude = (magnitude + 0x108) << (segment - 1)
+    return magnitude if a & 0x80 else -magnitude
+
+
+def ulaw_to_linear(byte: int) -> int:
+    u = ~byte & 0xFF
+    magnitude = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return (0x84 - magnitude) if u & 0x80 else (magnitude - 0x84)
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    at: float  # time.time() when it arrived
+    payload_type: int
+    payload: bytes
+
+    def peak(self) -> int:
+        decode = alaw_to_linear if self.payload_type == 8 else ulaw_to_linear
+        return max((abs(decode(b)) for b in self.payload), default=0)
+
+
+class RtpSink:
+    """A UDP socket the caller's SDP points at: collects every RTP packet the worker sends."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port: int = self.sock.getsockname()[1]
+        self.packets: queue.SimpleQueue[RtpPacket] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if len(data) > 12 and data[0] >> 6 == 2:
+                header_len = 12 + 4 * (data[0] & 0x0F)
+                payload_type = data[1] & 0x7F
+                self.packets.put(RtpPacket(time.time(), payload_type, data[header_len:]))
+
+    def drain(self) -> list[RtpPacket]:
+        out = []
+        while True:
+            try:
+                out.append(self.packets.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()

@@ -1,0 +1,192 @@
+"""PjsuaChannel's timing logic against a scripted endpoint: no pjsua2, no sockets, fast.
+
+The endpoint fake plays a prompt for `play_seconds` and then reports the end of the file the way
+the pjsua2 thread does (`PlaybackDone`), so gather/barge-in/hang-up rules run as on a real call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
+from ivr.speech import FakeTTS
+from sip.channel import PjsuaChannel
+from sip.endpoint import SipEndpoint
+from sip.events import CallEnded, DtmfDigit, MediaReady, PlaybackDone
+
+KEY = 7
+
+
+class ScriptedEndpoint:
+    def __init__(self, play_seconds: float = 0.05) -> None:
+        self.play_seconds = play_seconds
+        self.channel: PjsuaChannel | None = None
+        self.actions: list[tuple[str, Any]] = []
+        self.level = 0
+        self._ids = 0
+
+    def _deliver_later(self, delay: float, event: Any) -> None:
+        assert self.channel is not None
+        asyncio.get_running_loop().call_later(delay, self.channel.deliver, event)
+
+    async def play(self, key: int, path: str) -> int:
+        self._ids += 1
+        self.actions.append(("play", self._ids))
+        self._deliver_later(self.play_seconds, PlaybackDone(key, self._ids))
+        return self._ids
+
+    async def stop_player(self, key: int, player: int) -> None:
+        self.actions.append(("stop_player", player))
+
+    async def start_recorder(self, key: int, path: str) -> int:
+        with wave.open(path, "wb") as out:  # what pjsua leaves behind: 0.5 s of audio
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(b"\0\0" * 4000)
+        self.actions.append(("record", Path(path).name))
+        return 99
+
+    async def stop_recorder(self, key: int, recorder: int) -> None:
+        self.actions.append(("stop_record", recorder))
+
+    async def rx_level(self, key: int) -> int:
+        return self.level
+
+    async def hangup(self, key: int, code: int = 603) -> None:
+        self.actions.append(("hangup", code))
+        self._deliver_later(0, CallEnded(key, code, "ours"))
+
+
+@pytest.fixture
+def endpoint() -> ScriptedEndpoint:
+    return ScriptedEndpoint()
+
+
+@pytest.fixture
+def channel(endpoint: ScriptedEndpoint, tmp_path: Path) -> PjsuaChannel:
+    ch = PjsuaChannel(
+        cast(SipEndpoint, endpoint),
+        KEY,
+        tts=FakeTTS(tmp_path / "tts"),
+        recordings_dir=tmp_path / "rec",
+        name="abc@host",
+    )
+    endpoint.channel = ch
+    ch.deliver(MediaReady(KEY))
+    return ch
+
+
+def press(channel: PjsuaChannel, keys: str, after: float = 0.0, gap: float = 0.01) -> None:
+    loop = asyncio.get_running_loop()
+    for i, key in enumerate(keys):
+        loop.call_later(after + i * gap, channel.deliver, DtmfDigit(KEY, key, "rfc2833"))
+
+
+async def test_gather_stops_at_the_terminator(channel: PjsuaChannel) -> None:
+    press(channel, "12#9", after=0.1)
+    result = await channel.gather(Prompt("Enter your number"), max_digits=10, timeout=2)
+    assert result.digits == "12"
+
+
+async def test_gather_stops_at_max_digits(channel: PjsuaChannel) -> None:
+    press(channel, "345", after=0.1)
+    result = await channel.gather(None, max_digits=2, timeout=2)
+    assert result.digits == "34"
+
+
+async def test_inter_digit_timeout_returns_what_was_keyed(channel: PjsuaChannel) -> None:
+    press(channel, "4", after=0.02)
+    started = time.monotonic()
+    result = await channel.gather(None, max_digits=4, timeout=5, inter_digit_timeout=0.1)
+    assert result.digits == "4"
+    assert time.monotonic() - started < 1
+
+
+async def test_silence_times_out(channel: PjsuaChannel) -> None:
+    result = await channel.gather(Prompt("Press 1"), timeout=0.05)
+    assert result.timed_out
+
+
+async def test_a_key_interrupts_the_prompt(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.play_seconds = 5
+    press(channel, "3", after=0.05)
+    started = time.monotonic()
+    result = await channel.gather(Prompt("A long menu " * 5), timeout=2)
+    assert result.digits == "3"
+    assert time.monotonic() - started < 1
+    assert ("stop_player", 1) in endpoint.actions
+
+
+async def test_keys_before_the_gather_do_not_count(channel: PjsuaChannel) -> None:
+    channel.deliver(DtmfDigit(KEY, "9", "rfc2833"))
+    result = await channel.gather(None, timeout=0.05)
+    assert result.timed_out
+
+
+async def test_hang_up_mid_prompt_raises_then_every_call_raises(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.play_seconds = 5
+    asyncio.get_running_loop().call_later(0.05, channel.deliver, CallEnded(KEY, 200, "BYE"))
+    with pytest.raises(CallerHungUp):
+        await channel.say("A long prompt the caller does not wait for")
+    with pytest.raises(CallerHungUp):
+        await channel.gather(None)
+    with pytest.raises(CallerHungUp):
+        await channel.transfer(["sip:alice@store"])
+    await channel.hangup()  # a no-op now
+    assert ("hangup", 603) not in endpoint.actions
+
+
+async def test_hang_up_mid_gather_raises(channel: PjsuaChannel) -> None:
+    asyncio.get_running_loop().call_later(0.05, channel.deliver, CallEnded(KEY, 200, "BYE"))
+    with pytest.raises(CallerHungUp):
+        await channel.gather(None, timeout=5)
+
+
+async def test_record_stops_at_pound(channel: PjsuaChannel, endpoint: ScriptedEndpoint) -> None:
+    endpoint.level = 100  # the caller is talking
+    press(channel, "#", after=0.3)
+    started = time.monotonic()
+    recording = await channel.record(max_seconds=5, silence_timeout=5, beep=True)
+    assert time.monotonic() - started < 2
+    assert recording.duration == pytest.approx(0.5)
+    assert not recording.hung_up
+    assert recording.path.endswith("abc_host-1.wav")
+    assert [a for a, _ in endpoint.actions] == ["play", "stop_player", "record", "stop_record"]
+
+
+async def test_record_stops_after_silence(channel: PjsuaChannel) -> None:
+    started = time.monotonic()
+    await channel.record(max_seconds=5, silence_timeout=0.2, beep=False)
+    assert 0.15 < time.monotonic() - started < 1.5
+
+
+async def test_record_keeps_the_message_when_the_caller_hangs_up(channel: PjsuaChannel) -> None:
+    asyncio.get_running_loop().call_later(0.1, channel.deliver, CallEnded(KEY, 200, "BYE"))
+    recording = await channel.record(max_seconds=5, silence_timeout=5, beep=False)
+    assert recording.hung_up and recording.duration > 0
+    with pytest.raises(CallerHungUp):
+        await channel.say("bye")
+
+
+async def test_transfer_is_not_built_yet(channel: PjsuaChannel) -> None:
+    result = await channel.transfer(["sip:alice@store"])
+    assert result.status == TransferStatus.failed
+
+
+async def test_our_hangup_waits_for_the_end(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    await channel.hangup()
+    assert channel.hung_up
+    assert endpoint.actions == [("hangup", 603)]
