@@ -35,6 +35,13 @@ MAX_STEPS = 200  # a caller pressing keys for 200 steps is a bug, not a customer
 MAX_DEPTH = 8  # sub-flow nesting
 
 
+class Unknown:
+    """Marks "not looked up yet", which differs from None ("looked up: not a customer")."""
+
+
+UNKNOWN = Unknown()
+
+
 class CallAborted(Exception):
     """The engine stopped the call itself (runaway loop, runaway recursion); no on_error."""
 
@@ -114,6 +121,8 @@ class Call:
     flow: str = ""
     step: str = ""
     depth: int = 0
+    # Sees every log line as it happens (the SIP worker publishes them as `call.step`).
+    on_log: Callable[[LogLine], None] | None = None
 
     # --- state -------------------------------------------------------------------------------
 
@@ -163,7 +172,10 @@ class Call:
         self._log("SYSTEM", text)
 
     def _log(self, who: str, text: str) -> None:
-        self.log.append(LogLine(self.flow, self.step, who, text))
+        line = LogLine(self.flow, self.step, who, text)
+        self.log.append(line)
+        if self.on_log is not None:
+            self.on_log(line)
 
     # --- the channel, logged -----------------------------------------------------------------
 
@@ -222,8 +234,14 @@ class FlowEngine:
         caller: str | None,
         flow: str = "main",
         clock: Callable[[], datetime] | None = None,
+        customer: CustomerInfo | None | Unknown = UNKNOWN,
+        on_log: Callable[[LogLine], None] | None = None,
     ) -> CallResult:
-        """Run `flow` for one call to its end; never raises for anything the call does."""
+        """Run `flow` for one call to its end; never raises for anything the call does.
+
+        `customer` skips the lookup when the worker already identified the caller while the
+        phone rang (None: looked up, not a customer).
+        """
         call = Call(
             channel=channel,
             records=self.records,
@@ -231,9 +249,13 @@ class FlowEngine:
             caller=caller,
             engine=self,
             clock=clock or (lambda: datetime.now(UTC)),
+            on_log=on_log,
         )
         try:
-            if caller:
+            if not isinstance(customer, Unknown):
+                call.customer = customer
+                call.advisor = customer.advisor if customer else None
+            elif caller:
                 await self._identify(call, caller)
             await self.run_flow(call, flow)
             if not call.finished:

@@ -41,6 +41,8 @@ class StepSpec(BaseModel):
     shorthand: ClassVar[str | None] = None
     # True for steps that wait for the caller (or a person): a loop through one is not endless.
     waits_for_caller: ClassVar[bool] = False
+    # Template fields that are written down, not spoken (no prompt is synthesized for them).
+    unspoken: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def from_body(cls, body: Any) -> Any:
@@ -55,6 +57,10 @@ class StepSpec(BaseModel):
     def templates(self) -> list[tuple[str, str]]:
         """(field, Jinja template source) for the loader to compile."""
         return []
+
+    def spoken(self) -> list[str]:
+        """Template sources the caller hears, so a worker can synthesize them ahead of time."""
+        return [source for field, source in self.templates() if field not in self.unspoken]
 
     def conditions(self) -> list[tuple[str, str]]:
         """(field, sandboxed expression source) for the loader to compile."""

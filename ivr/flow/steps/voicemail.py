@@ -8,7 +8,7 @@ and hangs up. The due time counts from the next opening when the store is closed
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ class Voicemail(StepSpec):
     business_hours: bool = True  # when closed, count `due_in` from the next opening
     reason: str = "Voicemail from {{ customer.name if customer else caller }}"
     goodbye: str | None = "Thank you. We'll call you back soon. Goodbye."
+    unspoken: ClassVar[frozenset[str]] = frozenset({"reason"})
 
     def templates(self) -> list[tuple[str, str]]:
         found = [("prompt", self.prompt), ("reason", self.reason)]
