@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from api.deps import SessionDep, get_bus
-from api.routes import admin, callbacks, customers, me, repair_orders, thread
+from api.routes import admin, callbacks, calls, customers, events, me, repair_orders, thread
 from api.schemas import HealthOut
 from events.bus import EventBus
 from ivr.config import Settings, get_settings
@@ -59,7 +59,7 @@ def create_app(
 
     app.get("/healthz", response_model=HealthOut, tags=["health"])(healthz)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (me, customers, repair_orders, thread, callbacks, admin):
+    for module in (me, customers, repair_orders, thread, callbacks, calls, events, admin):
         api.include_router(module.router)
     app.include_router(api)
     _add_error_handlers(app)

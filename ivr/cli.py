@@ -37,9 +37,10 @@ def db_upgrade() -> None:
 def _register() -> None:
     from api.cli import serve, tokens, users
     from ivr.cli_flows import flows
-    from records.cli import demo_data, import_file
+    from records.cli import call_writer, demo_data, import_file
+    from sip.dial import dial
 
-    for command in (serve, users, tokens, flows, demo_data, import_file):
+    for command in (serve, users, tokens, flows, demo_data, import_file, call_writer, dial):
         main.add_command(command)
 
 

@@ -64,3 +64,33 @@ def demo_data(reset: bool) -> None:
     click.echo("call in as (caller ID → open repair order status):")
     for status, phones in summary["samples"].items():
         click.echo(f"  {status + ':':<22} {', '.join(phones)}")
+
+
+@click.command("call-writer")
+@click.option(
+    "--consumer",
+    default="call-writer",
+    show_default=True,
+    help="Consumer name in the Redis group; keep it stable so a restart re-reads its pending.",
+)
+def call_writer(consumer: str) -> None:
+    """Write call events from Redis into the database (calls, thread entries, callbacks).
+
+    Run exactly one per database: it is the single writer SIP workers hand their call records
+    to. Stops on Ctrl-C / SIGTERM; anything read but not yet written is re-read on restart.
+    """
+    import signal
+    import threading
+
+    from records.call_writer import run_call_writer
+
+    settings = get_settings()
+    engine = _engine()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"call writer {consumer}: {settings.redis_url} → {engine.url.render_as_string()}")
+    try:
+        run_call_writer(engine, settings.redis_url, consumer_name=consumer, stop_event=stop)
+    finally:
+        engine.dispose()

@@ -19,10 +19,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from ivr.domain import CLOSED_STATUSES, STANDARD_STATUSES, ThreadKind
 from records.models import (
     ApiToken,
+    Call,
     CallbackTask,
     Customer,
     Mention,
     PhoneNumber,
+    Recording,
     RepairOrder,
     StatusEventRow,
     Store,
@@ -529,3 +531,98 @@ def complete_callback(session: Session, *, task: CallbackTask, user_id: int) -> 
         task.done_by_id = user_id
         session.commit()
     return task
+
+
+# --- calls --------------------------------------------------------------------------------
+
+_CALL_LOADS = (selectinload(Call.legs),)
+
+
+def list_calls(
+    session: Session,
+    *,
+    scope: Scope,
+    store_id: int | None = None,
+    disposition: str | None = None,
+    customer_id: int | None = None,
+    unmatched: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+    offset: int,
+) -> Sequence[Call]:
+    """Newest first (the `(store_id, started_at)` index); `since` inclusive, `until` exclusive.
+    `unmatched`: calls from numbers no customer had, waiting to be linked."""
+    stmt = select(Call).where(scope.where(Call.store_id))
+    if store_id is not None:
+        stmt = stmt.where(Call.store_id == store_id)
+    if disposition is not None:
+        stmt = stmt.where(Call.disposition == disposition)
+    if customer_id is not None:
+        stmt = stmt.where(Call.customer_id == customer_id)
+    if unmatched:
+        stmt = stmt.where(Call.customer_id.is_(None))
+    if since is not None:
+        stmt = stmt.where(Call.started_at >= since)
+    if until is not None:
+        stmt = stmt.where(Call.started_at < until)
+    stmt = stmt.order_by(Call.started_at.desc(), Call.id.desc()).options(*_CALL_LOADS)
+    return session.scalars(_page(stmt, limit=limit, offset=offset)).all()
+
+
+def get_call(session: Session, *, scope: Scope, call_id: int) -> Call | None:
+    return session.scalar(
+        select(Call).where(Call.id == call_id, scope.where(Call.store_id)).options(*_CALL_LOADS)
+    )
+
+
+def call_recordings(session: Session, *, call_id: int) -> Sequence[Recording]:
+    return session.scalars(
+        select(Recording).where(Recording.call_id == call_id).order_by(Recording.id)
+    ).all()
+
+
+def call_entries(session: Session, *, call_id: int) -> Sequence[ThreadEntry]:
+    """The call's own entry and any the flow wrote during it (voicemail), oldest first."""
+    return session.scalars(
+        select(ThreadEntry)
+        .where(ThreadEntry.call_id == call_id)
+        .order_by(ThreadEntry.at, ThreadEntry.id)
+        .options(*_ENTRY_LOADS)
+    ).all()
+
+
+def link_call(
+    session: Session, *, call: Call, customer: Customer, add_phone: bool
+) -> list[ThreadEntry]:
+    """Put a call (its thread entries and callback tasks too) on a customer's thread.
+
+    Relinking moves everything to the new customer: fixing a wrong link is the same action.
+    With `add_phone` the caller's number joins the customer's phones, so the next call from it
+    pops their record. Returns the entries that moved.
+    """
+    if customer.store_id != call.store_id:
+        raise ValueError("the customer belongs to another store")
+    call.customer_id = customer.id
+    entries = list(session.scalars(select(ThreadEntry).where(ThreadEntry.call_id == call.id)))
+    for entry in entries:
+        entry.customer_id = customer.id
+    for task in session.scalars(select(CallbackTask).where(CallbackTask.call_id == call.id)):
+        task.customer_id = customer.id
+    if add_phone and call.from_number.startswith("+") and len(call.from_number) <= 20:
+        known = session.scalar(
+            select(PhoneNumber.id).where(
+                PhoneNumber.customer_id == customer.id, PhoneNumber.e164 == call.from_number
+            )
+        )
+        if known is None:
+            session.add(
+                PhoneNumber(
+                    store_id=customer.store_id,
+                    customer_id=customer.id,
+                    e164=call.from_number,
+                    label="linked call",
+                )
+            )
+    session.commit()
+    return entries

@@ -6,11 +6,15 @@ route cannot ship without a scoping test.
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.api.conftest import SHARED_PHONE, SHARED_RO, Api
+from records.models import Call
+from tests.api.conftest import NOW, SHARED_PHONE, SHARED_RO, Api
 
 # (method, path, json body) for one object of store B; {placeholders} are store B's ids.
 OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -30,6 +34,8 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/callbacks", {"phone": "555-020-0009", "customer_id": "{customer}"}),
     ("POST", "/callbacks", {"phone": "555-020-0009", "store_id": "{store}"}),
     ("POST", "/me/mentions/{mention}/seen", None),
+    ("GET", "/calls/{call}", None),
+    ("POST", "/calls/{call}/link", {"customer_id": "{customer}"}),
 ]
 
 # Routes that carry no store-owned object, and why.
@@ -48,12 +54,44 @@ LIST_ROUTES = {
     ("GET", "/api/v1/callbacks"),
     ("GET", "/api/v1/me/mentions"),
     ("GET", "/api/v1/stores"),
+    ("GET", "/api/v1/calls"),
+    ("GET", "/api/v1/unmatched-calls"),
+}
+# Store-scoped streams, tested over real HTTP where they live.
+STREAM_ROUTES = {
+    ("GET", "/api/v1/events"): "tests/api/test_events_stream.py: only your stores' events",
 }
 
 
-def _fill(api: Api, letter: str, path: str, body: dict[str, Any] | None) -> tuple[str, Any]:
+@pytest.fixture
+def calls(api: Api, sessions: sessionmaker[Session]) -> dict[str, int]:
+    """One unmatched call per store (the world of conftest has none)."""
+    ids: dict[str, int] = {}
+    with sessions.begin() as session:
+        for letter, store_id in api.world.stores.items():
+            call = Call(
+                call_uuid=f"scope-{letter}-{uuid.uuid4().hex}",
+                store_id=store_id,
+                direction="inbound",
+                from_number="+15550209999",
+                to_number="+15550300100",
+                started_at=NOW - timedelta(minutes=5),
+                ended_at=NOW - timedelta(minutes=4),
+                disposition="missed",
+                flow_path=[],
+            )
+            session.add(call)
+            session.flush()
+            ids[letter] = call.id
+    return ids
+
+
+def _fill(
+    api: Api, letter: str, path: str, body: dict[str, Any] | None, calls: dict[str, int]
+) -> tuple[str, Any]:
     w = api.world
     ids = {
+        "call": calls[letter],
         "customer": w.customers[letter],
         "ro": w.ros[letter],
         "callback": w.callbacks[letter],
@@ -76,11 +114,11 @@ def _call(api: Api, username: str, method: str, path: str, body: Any) -> Any:
 
 @pytest.mark.parametrize(("method", "path", "body"), OBJECT_ROUTES, ids=lambda v: str(v))
 def test_other_stores_objects_are_404(
-    api: Api, method: str, path: str, body: dict[str, Any] | None
+    api: Api, calls: dict[str, int], method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     """ann (advisor of A) and mary (manager of A) get 404 for store B's object; bob (advisor
     of B) then gets that very object, so the 404 is about scope and not a broken route."""
-    url, payload = _fill(api, "B", path, body)
+    url, payload = _fill(api, "B", path, body, calls)
     for outsider in ("ann", "mary"):
         response = _call(api, outsider, method, url, payload)
         assert response.status_code == 404, (outsider, response.text)
@@ -139,6 +177,18 @@ def test_mentions_and_stores_stay_in_store(api: Api) -> None:
     assert mentions and _store_ids([m["entry"] for m in mentions]) == {a}
 
 
+def test_call_lists_stay_in_store(api: Api, calls: dict[str, int]) -> None:
+    stores = api.world.stores
+    for path in ("/calls", "/unmatched-calls"):
+        for user, letter in (("ann", "A"), ("mary", "A"), ("bob", "B")):
+            items = api.as_(user).get(path).json()["items"]
+            assert [c["id"] for c in items] == [calls[letter]], (user, path)
+            other = stores["B" if letter == "A" else "A"]
+            cross = api.as_(user).get(f"{path}?store_id={other}")
+            assert cross.status_code == 200 and cross.json()["items"] == []
+        assert _store_ids(api.as_("root").get(path).json()["items"]) == set(stores.values())
+
+
 def test_ro_by_number_picks_the_callers_store(api: Api) -> None:
     ro = api.as_("ann").get(f"/repair-orders/by-number/{SHARED_RO}").json()
     assert ro["id"] == api.world.ros["A"]
@@ -155,6 +205,7 @@ def test_every_route_has_a_scoping_test(api: Api) -> None:
             .replace("{ro}", "{ro_id}")
             .replace("{callback}", "{task_id}")
             .replace("{mention}", "{mention_id}")
+            .replace("{call}", "{call_id}")
             .replace(f"/{SHARED_RO}/", "/{number}/")
             .replace(f"/{SHARED_RO}", "/{number}"),
         )
@@ -165,5 +216,5 @@ def test_every_route_has_a_scoping_test(api: Api) -> None:
         for path, ops in api.client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
         for method in ops
     }
-    missing = routes - covered - set(NOT_STORE_SCOPED) - LIST_ROUTES
+    missing = routes - covered - set(NOT_STORE_SCOPED) - LIST_ROUTES - set(STREAM_ROUTES)
     assert not missing, f"routes without a scoping test: {sorted(missing)}"

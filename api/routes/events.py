@@ -1,0 +1,164 @@
+"""`GET /api/v1/events`: the store's live events as Server-Sent Events (the screen-pop).
+
+Each event the API, the call writer or a SIP worker publishes on a store's Redis channel
+(`call.ringing`, `call.answered`, `call.step`, `call.transferred`, `call.ended`,
+`thread.updated`, `callback.created`, `ro.status_changed`, ...) is sent to every connected user
+who can see that store, as
+
+    event: call.ringing
+    id: 3f2a...            (the event's id)
+    data: {"type": "call.ringing", "store_id": 1, "data": {...}, "id": "3f2a...", "at": "..."}
+
+plus a `: ping` comment every 15 s so proxies keep the connection open. Authentication is the
+usual bearer token, or `?token=` because a browser's `EventSource` cannot set headers; prefer
+the header where you can (a URL is more likely to end up in a proxy's log).
+
+It is live only: events published while a client is disconnected are not replayed (the
+browser refetches the lists it shows after reconnecting). The token is checked again every
+minute, so a revoked token or a changed store assignment ends the stream.
+
+Every connection holds its own Redis subscription and no database connection: the session used
+to authenticate is closed before streaming starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import authenticate
+from api.deps import get_scope
+from events.bus import Event, store_channel
+from records.queries import Scope
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+HEARTBEAT_S = 15.0
+REAUTH_S = 60.0
+RETRY_MS = 3000  # how soon a browser reconnects after the stream drops
+ALL_STORES = store_channel(0).rpartition(":")[0] + ":*"  # admins: one pattern subscription
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+TokenQuery = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="The API token, for browsers' EventSource (it cannot send headers).",
+    ),
+]
+
+
+def _scope_for(factory: sessionmaker[Session], secret: str) -> Scope | None:
+    with factory() as session:
+        user = authenticate(session, secret)
+        return get_scope(user) if user is not None else None
+
+
+def _line(text: str) -> str:
+    """A field value on one line: a CR or LF would end the field and let text forge another."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def sse_frame(event: Event) -> str:
+    return f"event: {_line(event.type)}\nid: {_line(event.id)}\ndata: {event.encode()}\n\n"
+
+
+async def _stream(
+    request: Request, factory: sessionmaker[Session], secret: str, scope: Scope
+) -> AsyncIterator[str]:
+    redis_url: str = request.app.state.settings.redis_url
+    client: Any = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    listening = True
+    try:
+        if scope.store_ids is None:
+            await pubsub.psubscribe(ALL_STORES)
+        elif scope.store_ids:
+            await pubsub.subscribe(*(store_channel(s) for s in sorted(scope.store_ids)))
+        else:
+            listening = False  # a user without stores: heartbeats only
+        # The first frame tells the client the subscription is live (tests wait for it).
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + HEARTBEAT_S
+        next_auth = loop.time() + REAUTH_S
+        while True:
+            wait = max(0.0, min(next_beat, next_auth) - loop.time())
+            if listening:
+                message = await pubsub.get_message(timeout=wait)
+            else:
+                await asyncio.sleep(wait)
+                message = None
+            if message is not None and message["type"] in ("message", "pmessage"):
+                try:
+                    event = Event.decode(message["data"])
+                except (ValueError, TypeError):
+                    log.warning("undecodable event on %s", message.get("channel"))
+                    continue
+                if scope.allows(event.store_id):  # the channel says so too; belt and braces
+                    yield sse_frame(event)
+            now = loop.time()
+            if now >= next_auth:
+                if await run_in_threadpool(_scope_for, factory, secret) != scope:
+                    return  # revoked, or other stores now: the client reconnects and re-auths
+                next_auth = now + REAUTH_S
+            if now >= next_beat:
+                yield ": ping\n\n"
+                next_beat = now + HEARTBEAT_S
+    finally:
+        # Runs when the client goes away (Starlette cancels this generator): shielded, since
+        # every await in a cancelled scope would be cancelled again before it unsubscribed.
+        with anyio.CancelScope(shield=True):
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except Exception:  # noqa: BLE001 - the connection is dropped either way
+                log.debug("closing the SSE subscription failed", exc_info=True)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."},
+        401: {"description": "Missing, unknown or revoked token."},
+    },
+)
+async def events(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: TokenQuery = None,
+) -> StreamingResponse:
+    """Your stores' live events (screen-pop, call progress, thread and callback updates)."""
+    secret = credentials.credentials if credentials is not None else token
+    if not secret:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    factory: sessionmaker[Session] = request.app.state.sessions
+    scope = await run_in_threadpool(_scope_for, factory, secret)
+    if scope is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="unknown or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return StreamingResponse(
+        _stream(request, factory, secret, scope),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
