@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +12,13 @@ from sqlalchemy import Engine
 
 from api.auth import issue_token
 from api.schemas import UserIn
-from api.supervisor import ApiServer, Supervisor
+from api.supervisor import ApiServer, ChildProcess, Supervisor
 from ivr.config import get_settings
 from ivr.domain import Role
 from records import queries
+from records.call_writer import CallWriterPart
 from records.db import make_engine, session_factory, upgrade
+from sip.cli import READY as SIP_READY
 
 DEMO_ADMIN = "admin"
 
@@ -65,8 +68,9 @@ def prepare_demo(engine: Engine) -> DemoAccess:
 @click.option("--demo", is_flag=True, help="Seed the demo store if the database is empty.")
 @click.option("--host", default=None, help="Listen address (default: from http_bind).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port.")
-def serve(demo: bool, host: str | None, port: int | None) -> None:
-    """Run Driveline: API (and, in later issues, SIP and transcription workers)."""
+@click.option("--sip/--no-sip", default=True, help="Run a SIP worker on sip_bind (default on).")
+def serve(demo: bool, host: str | None, port: int | None, sip: bool) -> None:
+    """Run Driveline on one box: call writer, SIP worker and API."""
     from api.app import create_app  # FastAPI is only needed by this command
 
     from ivr.cli_flows import load_or_exit
@@ -91,6 +95,14 @@ def serve(demo: bool, host: str | None, port: int | None) -> None:
         click.echo(f"API docs: http://{host}:{port}/docs")
 
     supervisor = Supervisor()
+    supervisor.add(CallWriterPart(engine, settings.redis_url))
+    if sip:
+        click.echo(f"SIP: answering on {settings.sip_bind} (udp and tcp)")
+        supervisor.add(
+            ChildProcess(
+                "sip", [sys.executable, "-m", "ivr.cli", "sip"], ready=SIP_READY, start_s=120
+            )
+        )
     supervisor.add(ApiServer(create_app(settings, engine=engine), host=host, port=port))
     raise SystemExit(supervisor.run())
 

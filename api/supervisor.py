@@ -1,7 +1,8 @@
 """`driveline serve` runs several parts in one process; this starts and stops them in one place.
 
-Today the only part is the API server. The SIP and transcription workers will be more parts:
-each says when it is ready (`start` returns), whether it still runs (`alive`) and how to stop.
+Parts: the call writer, the SIP worker (a child process) and the API server; the transcription
+worker joins later. Each says when it is ready (`start` returns), whether it still runs
+(`alive`) and how to stop.
 Parts start in the order added and stop in reverse, so a worker never outlives what it needs.
 If any part dies, or SIGINT/SIGTERM arrives, everything is stopped.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import threading
 import time
 from types import FrameType
@@ -116,3 +118,60 @@ class ApiServer:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=15)
+
+
+class ChildProcess:
+    """A part that runs in its own process (the SIP worker: pjsua2 wants a process to itself).
+
+    `start` returns once the child prints a line starting with `ready`; the child's output is
+    passed on to this process's log, and `stop` sends SIGTERM (then SIGKILL after `stop_s`).
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], ready: str, *, start_s: float = 60, stop_s: float = 10
+    ) -> None:
+        self.name, self.argv, self.ready = name, argv, ready
+        self.start_s, self.stop_s = start_s, stop_s
+        self.process: subprocess.Popen[str] | None = None
+        self.ready_line: str | None = None
+        self._ready = threading.Event()
+        self._log = logging.getLogger(f"driveline.{name}")
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        threading.Thread(target=self._pump, name=f"{self.name}-output", daemon=True).start()
+        deadline = time.monotonic() + self.start_s
+        while not self._ready.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start (exit code {self.process.poll()})")
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            line = line.rstrip()
+            if not self._ready.is_set() and line.startswith(self.ready):
+                self.ready_line = line
+                self._ready.set()
+            self._log.info("%s", line)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=self.stop_s)
+        except subprocess.TimeoutExpired:
+            self._log.warning("did not stop in %.0f s; killing it", self.stop_s)
+            self.process.kill()
+            self.process.wait(timeout=5)

@@ -38,10 +38,15 @@ def _register() -> None:
     from api.cli import serve, tokens, users
     from ivr.cli_flows import flows
     from records.cli import call_writer, demo_data, import_file
+    from sip.cli import sip
     from sip.dial import dial
 
-    for command in (serve, users, tokens, flows, demo_data, import_file, call_writer, dial):
+    commands = (serve, sip, users, tokens, flows, demo_data, import_file, call_writer, dial)
+    for command in commands:
         main.add_command(command)
 
 
 _register()
+
+if __name__ == "__main__":  # `python -m ivr.cli`: how `serve` starts its SIP worker process
+    main()

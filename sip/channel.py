@@ -1,21 +1,40 @@
-"""`CallChannel` over one pjsua2 call: prompts, DTMF gathers, recordings, hang-up.
+"""`CallChannel` over one pjsua2 call: prompts, DTMF gathers, recordings, bridged transfer.
 
 The channel lives on the asyncio loop. It asks `SipEndpoint` (the pjsua2 thread) to start and
 stop players and recorders, and the worker feeds it the call's events (`deliver`). Every wait
 also watches for the caller hanging up, so a hang-up mid-prompt or mid-gather surfaces at once
 as `CallerHungUp`, and every later method raises it too (except `record`, see the protocol).
+
+Transfer (`transfer`): the advisor legs are outbound calls from the same endpoint, whose events
+come straight to this channel (`_deliver_leg`). While they ring, the caller hears a looped
+ringback tone. The first leg to answer is joined with the caller in the conference bridge and
+the other legs are cancelled. `transfer` returns when the bridged conversation ends, not at the
+answer: the engine treats `answered` as the end of the flow and the worker hangs up after the
+flow, so returning at the answer would cut the conversation off. Either side hanging up sends a
+BYE to the other, and the result is `answered` whoever left first. Unanswered: `no_answer` after
+`ring_seconds` (legs cancelled), `busy` when every leg was refused 486/600/603, `failed` for other
+refusals, undiallable contacts or no free call slot; the flow's fallbacks then run on a call
+that is still up. The caller hanging up while it rings cancels the legs and raises
+`CallerHungUp`.
+
+Recordings: `start_recording` records the caller's leg from then to the hang-up (a consent
+announcement first when given); a bridged transfer then also records the advisor's leg from
+the bridge to the hang-up; `record` (voicemail) keeps its own file. Files go to
+`recordings_dir/YYYY/MM/DD/<call_uuid>-{caller,advisor,voicemail}.wav`; `close` (the worker calls
+it when the call is over) finishes them and `recordings` lists them with sha256 and duration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import math
 import re
-import struct
 import time
-import wave
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.flow.channel import (
@@ -27,9 +46,26 @@ from ivr.flow.channel import (
     TransferResult,
     TransferStatus,
 )
-from ivr.speech import PHONE_RATE, TTS
-from sip.endpoint import CallGone, EndpointError, SipEndpoint
-from sip.events import CallConfirmed, CallEnded, DtmfDigit, MediaReady, PlaybackDone, SipEvent
+from ivr.speech import TTS
+from sip.endpoint import CallGone, EndpointError, NoCapacity, SipEndpoint
+from sip.events import (
+    CallConfirmed,
+    CallEnded,
+    CallProgress,
+    DtmfDigit,
+    MediaReady,
+    PlaybackDone,
+    SipEvent,
+)
+from sip.media import (
+    DEFAULT_TONES_DIR,
+    LegRecording,
+    beep_wav,
+    finish_wav,
+    recording_path,
+    ringback_wav,
+    wav_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,50 +73,33 @@ EOF_GRACE = 1.0  # seconds past a file's length before we stop waiting for the p
 SILENCE_LEVEL = 4  # pjsua signal level (0..255); sipp's speech pcap measured 6-30, quiet 0
 
 
-def wav_seconds(path: str | Path) -> float:
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
-        return wav.getnframes() / rate if rate else 0.0
+BUSY_CODES = frozenset({486, 600, 603})  # busy here, busy everywhere, declined
+LEG_END_WAIT = 3.0  # seconds to wait for a cancelled or hung-up leg to report its end
 
 
-def write_beep(path: Path, seconds: float = 0.25, hz: float = 1000.0) -> Path:
-    """The short tone before a recording, as an 8 kHz WAV."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames = int(PHONE_RATE * seconds)
-        data = b"".join(
-            struct.pack("<h", int(6000 * math.sin(2 * math.pi * hz * i / PHONE_RATE)))
-            for i in range(frames)
-        )
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(PHONE_RATE)
-            out.writeframes(data)
-    return path
+@dataclass
+class _Leg:
+    """One outbound call of a transfer, as its events describe it."""
+
+    contact: str
+    uri: str
+    key: int = 0  # set once `dial` returns; its events may come before that
+    progress: int = 0
+    media: bool = False
+    confirmed: bool = False
+    ended: bool = False
+    code: int = 0
+    reason: str = ""
 
 
-async def _closed_wav_seconds(path: Path, timeout: float = 2.0) -> float:
-    """The length of a WAV pjsua is closing. The bridge removes ports on its next clock tick,
-    so the recorder writes the final header shortly after `stop_recorder` returns."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with path.open("rb") as wav:
-                data = wav.read(8)
-            size = path.stat().st_size
-            if (
-                len(data) == 8
-                and data[:4] == b"RIFF"
-                and struct.unpack("<I", data[4:])[0] == size - 8
-            ):
-                return wav_seconds(path)
-        except (OSError, wave.Error, EOFError):
-            pass
-        if time.monotonic() > deadline:
-            log.warning("recording %s was not closed in %.1fs", path, timeout)
-            return 0.0
-        await asyncio.sleep(0.02)
+@dataclass
+class _Recorder:
+    key: int  # the call whose audio it records
+    recorder: int
+    role: str
+    kind: str
+    path: Path
+    started_at: datetime
 
 
 class PjsuaChannel:
@@ -94,11 +113,16 @@ class PjsuaChannel:
         tts: TTS,
         recordings_dir: Path,
         name: str = "",
+        media_dir: Path | None = None,
+        call_uuid: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.key = key
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
+        self.media_dir = Path(media_dir) if media_dir is not None else DEFAULT_TONES_DIR
+        self.call_uuid = call_uuid or str(uuid.uuid4())  # names this call's recording files
+        self.started_at = datetime.now(UTC)
         self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name or f"call-{key}")[:80]
         self.log = logging.LoggerAdapter(log, {"call": self.name})
         self._digits: list[str] = []
@@ -113,8 +137,12 @@ class PjsuaChannel:
         self.answered_at: float | None = None  # when our 200 OK went out
         self.confirmed_at: float | None = None
         self.first_audio_at: float | None = None  # when the first prompt was started
-        self._recordings = 0
         self.events: list[SipEvent] = []  # every event seen, for logs and tests
+        self.recordings: list[LegRecording] = []  # finished ones, in the order they ended
+        self._recorders: list[_Recorder] = []  # running ones
+        self._recording_call = False  # start_recording ran: legs are recorded
+        self.bridged_to: str | None = None  # the contact of the bridged leg, once answered
+        self._closed = False
 
     # --- events in (from the worker, on the loop) -----------------------------------------------
 
@@ -134,6 +162,22 @@ class PjsuaChannel:
             self.end_code, self.end_reason = event.code, event.reason
             self.rtp_timeout = event.rtp_timeout
             self.ended.set()
+        self._changed.set()
+
+    def _deliver_leg(self, leg: _Leg, event: SipEvent) -> None:
+        """Events of one of this channel's outbound (advisor) legs, straight from the endpoint.
+        Bound to the leg, not looked up by key: a fast answer can arrive before `dial` returns."""
+        self.events.append(event)
+        if isinstance(event, CallProgress):
+            leg.progress = event.code
+            self.log.info("leg %s: %d %s", leg.contact, event.code, event.reason)
+        elif isinstance(event, MediaReady):
+            leg.media = True
+        elif isinstance(event, CallConfirmed):
+            leg.confirmed = True
+        elif isinstance(event, CallEnded):
+            leg.ended, leg.code, leg.reason = True, event.code, event.reason
+            self.log.info("leg %s ended: %d %s", leg.contact, event.code, event.reason)
         self._changed.set()
 
     @property
@@ -207,17 +251,15 @@ class PjsuaChannel:
         """
         self._check()
         if beep:
-            await self._play(str(write_beep(self.recordings_dir / ".beep.wav")), barge_in=False)
+            await self._play(str(beep_wav(self.media_dir)), barge_in=False)
             self._check()
-        self._recordings += 1
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
-        path = self.recordings_dir / f"{self.name}-{self._recordings}.wav"
         self._digits.clear()
         self._digit_times.clear()
         try:
-            recorder = await self.endpoint.start_recorder(self.key, str(path))
+            active = await self._start_recorder(self.key, "caller", "voicemail", "voicemail")
         except CallGone:
             raise CallerHungUp() from None
+        path = active.path
         started = time.monotonic()
         last_sound = started
         deadline = started + max_seconds
@@ -237,17 +279,125 @@ class PjsuaChannel:
                     break
                 await self._wait_change(min(deadline, now + 0.1))
         finally:
-            await self.endpoint.stop_recorder(self.key, recorder)
-        duration = await _closed_wav_seconds(path)
+            finished = await self._finish_recorder(active)
+        duration = finished.duration_s if finished else 0.0
         return Recording(path=str(path), duration=duration, hung_up=self.hung_up)
 
     async def transfer(
         self, contacts: Sequence[str], *, ring_seconds: float = 20.0
     ) -> TransferResult:
-        """Not built yet (the bridge is the next issue): always `failed`, so flows fall back."""
+        """Ring `contacts` at once and bridge the first to answer; returns when that bridged
+        call ends (`answered`), or at once when nobody can be reached (see the module doc)."""
         self._check()
-        self.log.warning("transfer to %s requested; bridging is not implemented", list(contacts))
-        return TransferResult(TransferStatus.failed)
+        uris: dict[str, str] = {}
+        for contact in contacts:
+            uri = self.endpoint.config.dial_uri(contact)
+            if uri is None:
+                self.log.warning(
+                    "transfer: cannot dial %r (numbers need a trunk_uri in the endpoint config)",
+                    contact,
+                )
+            else:
+                uris[contact] = uri
+        if not uris:
+            return TransferResult(TransferStatus.failed)
+        legs: dict[int, _Leg] = {}
+        ringback: int | None = None
+        bridged: _Leg | None = None
+        connected = False
+        try:
+            for contact, uri in uris.items():
+                leg = _Leg(contact, uri)
+                try:
+                    leg.key = await self.endpoint.dial(
+                        uri, lambda event, leg=leg: self._deliver_leg(leg, event)
+                    )
+                except NoCapacity:
+                    self.log.warning("transfer: no free call slot to ring %s", contact)
+                    break
+                except EndpointError as exc:
+                    self.log.warning("transfer: cannot ring %s: %s", contact, exc)
+                    continue
+                legs[leg.key] = leg
+                self.log.info("transfer: ringing %s (%s)", contact, uri)
+            if not legs:
+                return TransferResult(TransferStatus.failed)
+            with contextlib.suppress(EndpointError):
+                ringback = await self.endpoint.play(
+                    self.key, str(ringback_wav(self.media_dir)), loop=True
+                )
+            deadline = time.monotonic() + ring_seconds
+            while bridged is None:
+                self._check()  # the caller gave up: the finally cancels the legs
+                bridged = next(
+                    (leg for leg in legs.values() if leg.confirmed and leg.media and not leg.ended),
+                    None,
+                )
+                if bridged is not None:
+                    break
+                if all(leg.ended for leg in legs.values()):
+                    codes = [leg.code for leg in legs.values()]
+                    busy = all(code in BUSY_CODES for code in codes)
+                    status = TransferStatus.busy if busy else TransferStatus.failed
+                    self.log.info("transfer: %s (%s)", status, codes)
+                    return TransferResult(status)
+                if not await self._wait_change(deadline):
+                    self.log.info("transfer: no answer in %.1fs", ring_seconds)
+                    return TransferResult(TransferStatus.no_answer)
+            await self._stop_ringback(ringback)
+            ringback = None
+            await self._end_legs([leg for leg in legs.values() if leg is not bridged], wait=False)
+            try:
+                await self.endpoint.connect(self.key, bridged.key)
+            except EndpointError:
+                self._check()
+                self.log.warning("transfer: %s left before the bridge", bridged.contact)
+                return TransferResult(TransferStatus.failed)
+            connected = True
+            self.bridged_to = bridged.contact
+            self.log.info("transfer: bridged with %s", bridged.contact)
+            if self._recording_call:
+                with contextlib.suppress(EndpointError):
+                    await self._start_recorder(bridged.key, "advisor", "call", "advisor")
+            while not self.hung_up and not bridged.ended:
+                await self._wait_change(time.monotonic() + 3600)
+            who = "caller" if self.hung_up else "advisor"
+            self.log.info("transfer: bridged call ended by the %s", who)
+            return TransferResult(TransferStatus.answered, contact=bridged.contact)
+        finally:
+            await self._stop_ringback(ringback)
+            await self._end_legs(list(legs.values()), wait=True)
+            if bridged is not None:
+                for active in [r for r in self._recorders if r.key == bridged.key]:
+                    await self._finish_recorder(active)
+            if connected and not self.hung_up:
+                await self.hangup()  # the advisor left: the caller gets a BYE too
+
+    async def start_recording(self, *, consent_prompt: str | None = None) -> None:
+        """Record the caller's leg from now to the hang-up, and the advisor's leg of a bridged
+        transfer from the bridge on. `consent_prompt` (the store's recording-consent
+        announcement) is said first, so nothing is recorded before the caller heard it."""
+        self._check()
+        if self._recording_call:
+            return
+        if consent_prompt:
+            await self.say(consent_prompt)
+        try:
+            await self._start_recorder(self.key, "caller", "call", "caller")
+        except CallGone:
+            raise CallerHungUp() from None
+        self._recording_call = True
+
+    async def close(self) -> list[LegRecording]:
+        """End the call if it is up and finish every recording (the worker calls this once the
+        handler is done, also on shutdown); returns `recordings`. Safe to call again."""
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(EndpointError):
+                await self.hangup()
+            for active in list(self._recorders):
+                await self._finish_recorder(active)
+        return self.recordings
 
     async def hangup(self) -> None:
         if self.hung_up:
@@ -262,6 +412,63 @@ class PjsuaChannel:
             self.log.warning("no end of call 3s after hanging up")
 
     # --- helpers -------------------------------------------------------------------------------
+
+    async def _start_recorder(self, key: int, role: str, kind: str, suffix: str) -> _Recorder:
+        path = recording_path(self.recordings_dir, self.started_at, self.call_uuid, suffix)
+        n = 1
+        while path.exists() or any(r.path == path for r in self._recorders):
+            n += 1
+            path = recording_path(
+                self.recordings_dir, self.started_at, self.call_uuid, f"{suffix}-{n}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        started_at = datetime.now(UTC)
+        recorder = await self.endpoint.start_recorder(key, str(path))
+        active = _Recorder(key, recorder, role, kind, path, started_at)
+        self._recorders.append(active)
+        return active
+
+    async def _finish_recorder(self, active: _Recorder) -> LegRecording | None:
+        """Stop a recorder (a no-op once its call ended: the endpoint closed it) and add the
+        finished file, with its length and sha256, to `recordings`."""
+        if active in self._recorders:
+            self._recorders.remove(active)
+        with contextlib.suppress(EndpointError):
+            await self.endpoint.stop_recorder(active.key, active.recorder)
+        finished = await finish_wav(active.path)
+        if finished is None:
+            self.log.warning("recording %s was not written", active.path)
+            return None
+        duration, digest = finished
+        recording = LegRecording(
+            role=active.role,
+            path=str(active.path),
+            sha256=digest,
+            duration_s=duration,
+            kind=active.kind,
+            started_at=active.started_at,
+        )
+        self.recordings.append(recording)
+        self.log.info("recorded %s leg (%s): %.1fs %s", active.role, active.kind, duration,
+                      active.path)  # fmt: skip
+        return recording
+
+    async def _stop_ringback(self, player: int | None) -> None:
+        if player is not None:
+            with contextlib.suppress(EndpointError):
+                await self.endpoint.stop_player(self.key, player)
+
+    async def _end_legs(self, legs: list[_Leg], *, wait: bool) -> None:
+        """CANCEL ringing legs, BYE an answered one; with `wait`, until they report the end."""
+        for leg in legs:
+            if not leg.ended:
+                with contextlib.suppress(EndpointError):
+                    await self.endpoint.hangup(leg.key, 487)
+        deadline = time.monotonic() + LEG_END_WAIT
+        while wait and not all(leg.ended for leg in legs):
+            if not await self._wait_change(deadline):
+                self.log.warning("transfer: legs still up %.0fs after hanging up", LEG_END_WAIT)
+                return
 
     def _check(self) -> None:
         if self.hung_up:

@@ -18,6 +18,13 @@ Two pjsua2 traps this module is built around (NOTES.md, checked again here):
 - A `Call` must not be deleted inside its own callback. Ended calls are parked and deleted after
   `libHandleEvents` returns. A parked call still holds its slot number, and its destructor clears
   that slot's user data, so parked calls are also deleted before a new call takes a slot.
+
+Outbound calls (`dial`, the advisor leg of a bridged transfer, `driveline dial`) share the same
+slots. `dial` counts the live calls itself and raises `NoCapacity` instead of building a `Call`
+when every slot is taken; `outbound_reserve` keeps that many slots free of inbound calls (a
+surplus INVITE gets 486 from us, before the router sees it), so callers already in a flow can
+still reach an advisor. Events of an outbound call go to the `sink` given to `dial`, not to
+`on_event`: the channel that placed it owns it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +47,7 @@ from sip.events import (
     CallConfirmed,
     CallEnded,
     CallOffered,
+    CallProgress,
     DtmfDigit,
     MediaReady,
     PlaybackDone,
@@ -65,10 +74,35 @@ class EndpointConfig:
     poll_ms: int = 10
     log_level: int = 2  # pjsua's own log (0-6) into the `sip.pjsua` logger; 2 = warnings
     user_agent: str = "Driveline"
+    user: str = "driveline"  # the user part of our own URI: From of outbound calls
+    # Slots inbound calls may not take, kept for outbound legs (bridged transfers): with 1, a
+    # worker answers 3 callers and refuses a 4th with 486 so one of them can still be bridged.
+    outbound_reserve: int = 0
+    # Where E.164 numbers are dialled: a SIP URI with `{number}` (`sip:{number}@trunk.example`)
+    # or a bare host/URI (`sip:trunk.example:5060` → `sip:+1555...@trunk.example:5060`).
+    # None: numbers cannot be dialled (no trunk), only SIP URIs.
+    trunk_uri: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
             raise ValueError(f"max_calls must be 1..{WHEEL_MAX_CALLS} (the wheel's limit)")
+        if not 0 <= self.outbound_reserve < self.max_calls:
+            raise ValueError("outbound_reserve must leave at least one slot for inbound calls")
+
+    def dial_uri(self, contact: str) -> str | None:
+        """The SIP URI to call for a contact: SIP URIs as they are, E.164 numbers through
+        `trunk_uri`; None when the contact cannot be dialled from here."""
+        contact = contact.strip()
+        if contact.lower().startswith(("sip:", "sips:")):
+            return contact
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", contact) or not self.trunk_uri:
+            return None
+        if "{number}" in self.trunk_uri:
+            return self.trunk_uri.replace("{number}", contact)
+        scheme, sep, rest = self.trunk_uri.partition(":")
+        if not sep or scheme.lower() not in ("sip", "sips"):
+            scheme, rest = "sip", self.trunk_uri
+        return f"{scheme}:{contact}@{rest.split('@')[-1]}"
 
 
 class EndpointError(RuntimeError):
@@ -77,6 +111,10 @@ class EndpointError(RuntimeError):
 
 class CallGone(EndpointError):
     """The call ended before the command reached it."""
+
+
+class NoCapacity(EndpointError):
+    """Every call slot of this process is taken: an outbound call cannot be placed."""
 
 
 # --- pj-side objects: only ever touched on the pjsua2 thread -----------------------------------
@@ -93,23 +131,34 @@ class _LogWriter(pj.LogWriter):
 
 
 class _Player(pj.AudioMediaPlayer):
-    def __init__(self, on_eof: Callable[[], None]) -> None:
+    def __init__(self, on_eof: Callable[[], None] | None) -> None:
         super().__init__()
         self._on_eof = on_eof
 
     def onEof2(self) -> None:
         # Runs on the media clock thread even with mainThreadOnly: hand off, touch nothing pj.
         try:
-            self._on_eof()
+            if self._on_eof is not None:
+                self._on_eof()
         except Exception:  # an exception escaping a director aborts the process
             log.exception("player EOF callback failed")
 
 
 class _Call(pj.Call):
-    def __init__(self, ep: SipEndpoint, acc: pj.Account, call_id: int, key: int) -> None:
+    def __init__(
+        self,
+        ep: SipEndpoint,
+        acc: pj.Account,
+        call_id: int,
+        key: int,
+        sink: Callable[[SipEvent], None] | None = None,
+    ) -> None:
         super().__init__(acc, call_id)
         self.ep = ep
         self.key = key
+        self.sink = sink  # outbound calls: where their events go (else the endpoint's on_event)
+        self.outbound = sink is not None
+        self.progress = 0  # last provisional code seen (outbound)
         self.audio: pj.AudioMedia | None = None
         self.audio_index = -1
         self.answered = False  # our 2xx went out
@@ -126,8 +175,18 @@ class _Call(pj.Call):
             info = self.getInfo()
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
                 self.confirmed = True
+                self.answered = True  # from now on our hang-up is a BYE
                 self.rx_changed = time.monotonic()
-                self.ep._emit(CallConfirmed(self.key, time.monotonic()))
+                self._emit(CallConfirmed(self.key, time.monotonic()))
+            elif (
+                info.state == pj.PJSIP_INV_STATE_EARLY
+                and self.outbound
+                and info.lastStatusCode != self.progress
+            ):
+                self.progress = info.lastStatusCode
+                self._emit(
+                    CallProgress(self.key, info.lastStatusCode, info.lastReason, time.monotonic())
+                )
             elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.ep._ended(self, info.lastStatusCode, info.lastReason)
         except Exception:
@@ -145,7 +204,7 @@ class _Call(pj.Call):
                     self.audio = self.getAudioMedia(media.index)
                     self.audio_index = media.index
                     if first:
-                        self.ep._emit(MediaReady(self.key))
+                        self._emit(MediaReady(self.key))
                     break
         except Exception:
             log.exception("onCallMediaState failed (call %s)", self.key)
@@ -153,7 +212,13 @@ class _Call(pj.Call):
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         # RFC 2833 events and SIP INFO (application/dtmf-relay) both arrive here.
         method = "sip_info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
-        self.ep._emit(DtmfDigit(self.key, prm.digit, method))
+        self._emit(DtmfDigit(self.key, prm.digit, method))
+
+    def _emit(self, event: SipEvent) -> None:
+        if self.sink is not None:
+            self.ep._post(self.sink, event)
+        else:
+            self.ep._emit(event)
 
 
 class _Account(pj.Account):
@@ -240,9 +305,34 @@ class SipEndpoint:
         """End the call: a final `code` while it rings, a BYE once answered. No-op if gone."""
         await self.submit(self._hangup, key, code)
 
-    async def play(self, key: int, path: str) -> int:
-        """Start playing a WAV to the caller once; `PlaybackDone(key, id)` follows at its end."""
-        return await self.submit(self._play, key, path)
+    async def play(self, key: int, path: str, *, loop: bool = False) -> int:
+        """Start playing a WAV to the caller once; `PlaybackDone(key, id)` follows at its end.
+        With `loop` it repeats until `stop_player` (ringback) and no `PlaybackDone` is sent."""
+        return await self.submit(self._play, key, path, loop)
+
+    async def dial(
+        self,
+        uri: str,
+        sink: Callable[[SipEvent], None],
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> int:
+        """Place an outbound call; returns its key. Its events (`CallProgress`, `MediaReady`,
+        `CallConfirmed`, `CallEnded`, ...) go to `sink` on the loop. Raises `NoCapacity` when
+        no slot is free and `EndpointError` when pjsua refuses the URI."""
+        return await self.submit(self._dial, uri, sink, headers or {})
+
+    async def connect(self, a: int, b: int) -> None:
+        """Join two calls' audio both ways in the conference bridge (a bridged transfer)."""
+        await self.submit(self._connect, a, b)
+
+    async def send_dtmf(self, key: int, digits: str) -> None:
+        """Send digits as RFC 2833 telephone-events."""
+        await self.submit(lambda: self._call(key).dialDtmf(digits))
+
+    async def free_slots(self) -> int:
+        """Call slots an outbound call could take now."""
+        return await self.submit(self._free_slots)
 
     async def stop_player(self, key: int, player: int) -> None:
         await self.submit(self._stop_player, key, player)
@@ -306,23 +396,13 @@ class SipEndpoint:
         ep_cfg.logConfig.writer = self._log_writer
         ep.libInit(ep_cfg)
 
-        udp = pj.TransportConfig()
-        udp.port = cfg.port
-        if cfg.host not in ("", "0.0.0.0"):
-            udp.boundAddress = cfg.host
-        udp_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
-        port = int(ep.transportGetInfo(udp_id).localName.rpartition(":")[2])
-        if cfg.tcp:
-            tcp = pj.TransportConfig()
-            tcp.port = port
-            tcp.boundAddress = udp.boundAddress
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+        port = self._transports(ep)
         ep.audDevManager().setNullDev()
         ep.libStart()
         self.address = (cfg.host, port)
 
         acc_cfg = pj.AccountConfig()
-        acc_cfg.idUri = f"sip:driveline@{cfg.host}:{port}"
+        acc_cfg.idUri = f"sip:{cfg.user}@{cfg.host}:{port}"
         acc_cfg.mediaConfig.transportConfig.port = cfg.rtp_port
         acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
         if cfg.host not in ("", "0.0.0.0"):
@@ -330,6 +410,33 @@ class SipEndpoint:
         self._account = _Account(self)
         self._account.create(acc_cfg, True)
         log.info("SIP endpoint on %s:%d (udp%s)", cfg.host, port, "+tcp" if cfg.tcp else "")
+
+    def _transports(self, ep: pj.Endpoint) -> int:
+        """UDP, and TCP on the same number; returns the port. With port 0 the OS picks the UDP
+        port, and the same TCP port may be taken by someone else: then try another pick."""
+        cfg = self.config
+        for attempt in range(1 if cfg.port else 10):
+            udp = pj.TransportConfig()
+            udp.port = cfg.port
+            if cfg.host not in ("", "0.0.0.0"):
+                udp.boundAddress = cfg.host
+            udp_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
+            port = int(ep.transportGetInfo(udp_id).localName.rpartition(":")[2])
+            if not cfg.tcp:
+                return port
+            tcp = pj.TransportConfig()
+            tcp.port = port
+            tcp.boundAddress = udp.boundAddress
+            try:
+                ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+            except Exception:
+                if cfg.port or attempt == 9:
+                    raise
+                log.debug("TCP port %d is taken; picking another port", port)
+                ep.transportClose(udp_id)
+                continue
+            return port
+        raise EndpointError("no port free for both UDP and TCP")
 
     def _drain(self) -> None:
         while True:
@@ -367,6 +474,13 @@ class SipEndpoint:
         key = next(self._keys)
         call = _Call(self, acc, prm.callId, key)
         self._calls[key] = call
+        inbound = sum(1 for c in self._calls.values() if not c.outbound)
+        if inbound > self.config.max_calls - self.config.outbound_reserve:
+            # The slot is within max_calls, so the Call is safe to build; refuse it like pjsua
+            # refuses a surplus, keeping the reserved slots for outbound legs.
+            log.info("call %s refused 486: slots reserved for outbound legs", key)
+            self._hangup(key, 486)
+            return
         try:
             info = call.getInfo()
             ringing = pj.CallOpParam()
@@ -393,7 +507,7 @@ class SipEndpoint:
         call.audio = None  # pjsua2 already freed it; never hand it to startTransmit again
         self._calls.pop(call.key, None)
         self._parked.append(call)
-        self._emit(CallEnded(call.key, code, reason, call.rtp_timed_out))
+        call._emit(CallEnded(call.key, code, reason, call.rtp_timed_out, time.monotonic()))
 
     def _reap(self) -> None:
         while self._parked:
@@ -488,13 +602,17 @@ class SipEndpoint:
         prm.statusCode = 200 if call.answered else code
         call.hangup(prm)
 
-    def _play(self, key: int, path: str) -> int:
+    def _play(self, key: int, path: str, loop: bool = False) -> int:
         call = self._call(key)
         if call.audio is None:
             raise EndpointError(f"call {key} has no audio yet")
         player_id = next(self._media_ids)
-        player = _Player(lambda: self._emit(PlaybackDone(key, player_id)))
-        player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+        if loop:
+            player = _Player(None)
+            player.createPlayer(path, 0)
+        else:
+            player = _Player(lambda: call._emit(PlaybackDone(key, player_id)))
+            player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(call.audio)
         call.players[player_id] = player
         return player_id
@@ -525,6 +643,38 @@ class SipEndpoint:
         recorder = call.recorders.pop(recorder_id, None)
         if recorder is not None and call.audio is not None:
             call.audio.stopTransmit(recorder)
+
+    def _free_slots(self) -> int:
+        self._reap()
+        return max(0, self.config.max_calls - len(self._calls))
+
+    def _dial(self, uri: str, sink: Callable[[SipEvent], None], headers: dict[str, str]) -> int:
+        # Count before building anything: a Call beyond the wheel's slots aborts the process.
+        if self._free_slots() <= 0:
+            raise NoCapacity(f"no free call slot for {uri}")
+        assert self._account is not None
+        key = next(self._keys)
+        call = _Call(self, self._account, pj.PJSUA_INVALID_ID, key, sink)
+        prm = pj.CallOpParam(True)
+        for name, value in headers.items():
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            prm.txOption.headers.append(header)
+        try:
+            call.makeCall(uri, prm)
+        except Exception as exc:
+            # No slot was kept (or pjsua reports the end itself): delete it after this poll.
+            self._parked.append(call)
+            raise EndpointError(f"cannot call {uri}: {_describe(exc)}") from None
+        self._calls[key] = call
+        return key
+
+    def _connect(self, a: int, b: int) -> None:
+        first, second = self._call(a), self._call(b)
+        if first.audio is None or second.audio is None:
+            raise EndpointError(f"calls {a} and {b} need audio to be bridged")
+        first.audio.startTransmit(second.audio)
+        second.audio.startTransmit(first.audio)
 
     def _rx_level(self, key: int) -> int:
         # The caller's level is the call port's *tx* level in pjsua2's terms (what the port

@@ -30,8 +30,18 @@ class MediaReady:
 
 
 @dataclass(frozen=True)
+class CallProgress:
+    """An outbound call got a provisional response (180 Ringing, 183 Session Progress)."""
+
+    key: int
+    code: int
+    reason: str
+    at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
 class CallConfirmed:
-    """The ACK for our 200 OK arrived."""
+    """Inbound: the ACK for our 200 OK arrived. Outbound: the far end answered (200 OK, ACKed)."""
 
     key: int
     at: float  # time.monotonic()
@@ -60,6 +70,9 @@ class CallEnded:
     code: int
     reason: str
     rtp_timeout: bool = False
+    at: float = 0.0  # time.monotonic(); 0.0 from code that predates it
 
 
-SipEvent = CallOffered | MediaReady | CallConfirmed | DtmfDigit | PlaybackDone | CallEnded
+SipEvent = (
+    CallOffered | CallProgress | MediaReady | CallConfirmed | DtmfDigit | PlaybackDone | CallEnded
+)

@@ -3,15 +3,18 @@
     INVITE ─▶ (pj thread) 180 Ringing, CallOffered ─▶ router(call) on asyncio
        router returns None            ─▶ 404 Not Found
        router raises / takes too long ─▶ 503 Service Unavailable
-       router returns a handler       ─▶ 200 OK, wait for media, handler(channel, call)
-    handler returns or raises         ─▶ BYE (if the caller has not hung up), channel closed
+       router returns a handler       ─▶ 200 OK, wait for media, [record_calls: consent
+                                          prompt, caller-leg recording], handler(channel, call)
+    handler returns or raises         ─▶ BYE (if the caller has not hung up), channel closed:
+                                          recordings finished, on_call_end(channel, call)
 
 The router is where the async work before answering goes (store for the DID, customer lookup,
 screen-pop event, greeting synthesis), so audio can start as soon as the call is answered.
 A surplus INVITE never reaches the router: pjsua answers it 486 Busy Here (see endpoint.py).
 
 `python -m sip.worker --bind 127.0.0.1:5080` runs a demo: it answers any number, plays a
-greeting tone (FakeTTS), gathers one digit, says it back and hangs up.
+greeting tone (FakeTTS), gathers one digit, says it back and hangs up. Call it with
+`driveline dial sip:+15550100001@127.0.0.1:5080 --press 1 --save heard.wav`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import logging
 import signal
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.flow.channel import CallerHungUp, Prompt
@@ -49,10 +53,14 @@ class InboundCall:
     caller_raw: str
     source: str
     received_at: float  # time.monotonic() when the INVITE was handed to us
+    # Our id for the call: in every event, the call record and its recordings' file names.
+    call_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 CallHandler = Callable[[PjsuaChannel, InboundCall], Awaitable[None]]
 CallRouter = Callable[[InboundCall], Awaitable[CallHandler | None]]
+# Runs once the call is over and `channel.recordings` are final (also when the worker stops).
+CallEndHook = Callable[[PjsuaChannel, InboundCall], Awaitable[None]]
 
 
 def uri_user(uri: str) -> str:
@@ -100,11 +108,23 @@ class SipWorker:
         region: str = "US",
         route_timeout: float = 5.0,
         media_timeout: float = 5.0,
+        media_dir: Path | None = None,
+        record_calls: bool = False,
+        consent_prompt: str | None = None,
+        on_call_end: CallEndHook | None = None,
     ) -> None:
+        """`record_calls` records every answered call from the start (after `consent_prompt`);
+        a worker serving stores with different consent settings leaves it off and has the
+        handler call `channel.start_recording(consent_prompt=...)` itself. `media_dir` caches
+        generated tones (ringback, beep)."""
         self.endpoint = SipEndpoint(config, self._on_event)
         self.router = router
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
+        self.media_dir = media_dir
+        self.record_calls = record_calls
+        self.consent_prompt = consent_prompt
+        self.on_call_end = on_call_end
         self.region = region
         self.route_timeout = route_timeout
         self.media_timeout = media_timeout
@@ -133,7 +153,9 @@ class SipWorker:
                 event.key,
                 tts=self.tts,
                 recordings_dir=self.recordings_dir,
+                call_uuid=inbound.call_uuid,
                 name=event.sip_call_id,
+                media_dir=self.media_dir,
             )
             self.channels[event.key] = channel
             task = asyncio.get_running_loop().create_task(self._serve(channel, inbound))
@@ -162,6 +184,8 @@ class SipWorker:
                 clog.warning("no audio %.1fs after answering; hanging up", self.media_timeout)
                 return
             try:
+                if self.record_calls:
+                    await channel.start_recording(consent_prompt=self.consent_prompt)
                 await handler(channel, call)
             except CallerHungUp:
                 clog.info("caller hung up")
@@ -171,9 +195,14 @@ class SipWorker:
             clog.info("call ended early: %s", exc)
         finally:
             with contextlib.suppress(EndpointError):
-                await channel.hangup()
+                await channel.close()  # hangs up, finishes the recordings
             self.channels.pop(call.key, None)
             clog.info("call done (%s %s)", channel.end_code, channel.end_reason)
+            if self.on_call_end is not None:
+                try:
+                    await self.on_call_end(channel, call)
+                except Exception:  # noqa: BLE001 - a failing hook must not take the worker down
+                    clog.exception("on_call_end failed")
 
     async def _route(self, channel: PjsuaChannel, call: InboundCall) -> CallHandler | None:
         try:

@@ -102,7 +102,7 @@ def test_serve_demo_seeds_once_and_prints_tokens(
     assert "token for admin: dl_" in first.output and "token for amy: dl_" in first.output
     assert 'curl -H "Authorization: Bearer dl_' in first.output
     assert "http://127.0.0.1:8123/api/v1/me" in first.output
-    assert [p.name for p in ran[0].parts] == ["api"]
+    assert [p.name for p in ran[0].parts] == ["call-writer", "sip", "api"]
 
     second = runner.invoke(main, ["serve", "--demo"])
     assert second.exit_code == 0 and "demo data" not in second.output

@@ -13,7 +13,15 @@ Numbers (E.164):
   +15550100006 speech: record with a 1 s silence timeout, 3 s at most, report it, hang up
   +15550100007 slow:   the router takes 0.8 s (then `hold`); for callers who give up ringing
   +15550100005 flow:   the real flow engine running tests/e2e/flows/ (sip/routing.py)
+  +15550100008 recorded hold: consent prompt, record the caller's leg, a 6 s prompt, listen
+  +15550100009 recorded hold, no consent prompt
+  xfer-P1[.P2...]-RING_MS: record the call, then a bridged transfer to sip:advisor@127.0.0.1:P
+               (each port P rung at once) ringing RING_MS; reports the result; when nobody
+               answered, the fallback: says FALLBACK and hangs up
+  flowxfer-P:  the real flow engine running TRANSFER_FLOW (a transfer step ringing
+               sip:advisor@127.0.0.1:P for 1.5 s, `otherwise` a goodbye), recorded
   anything else:       404
+When a call is over the worker reports `recordings` (every finished leg recording).
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import argparse
 import asyncio
 import json
 import logging
+import re
+import signal
 import sys
 import threading
 import time
@@ -29,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.flow import CallResult, FlowEngine, load_flows
-from ivr.flow.channel import CallerHungUp, Prompt
+from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
 from ivr.flow.fakes import FakeRecords, store_from_dict
 from ivr.speech import FakeTTS
 from sip.channel import PjsuaChannel
@@ -44,6 +54,23 @@ SLOW_DID = "+15550100007"
 
 GREETING = "Hello."
 LONG_PROMPT = "x" * 100  # FakeTTS: 60 ms a character → 6 s
+CONSENT = "Recorded call."  # FakeTTS: 0.84 s
+FALLBACK = "Nobody is free."
+TRANSFER = re.compile(r"^xfer-(\d+(?:\.\d+)*)-(\d+)$")
+FLOW_TRANSFER = re.compile(r"^flowxfer-(\d+)$")
+TRANSFER_FLOW = """
+name: main
+start: connect
+steps:
+  connect:
+    transfer:
+      to: "sip:advisor@127.0.0.1:{port}"
+      ring: 1.5s
+      prompt: "Connecting."
+      otherwise: bye
+  bye:
+    hangup: "Nobody is free. Goodbye."
+"""
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -106,7 +133,50 @@ async def record_speech(channel: PjsuaChannel, call: InboundCall) -> None:
     await channel.hangup()
 
 
+async def recorded_hold(channel: PjsuaChannel, call: InboundCall, consent: bool) -> None:
+    try:
+        await channel.start_recording(consent_prompt=CONSENT if consent else None)
+        emit("recording", call=call.sip_call_id, uuid=channel.call_uuid)
+        await channel.say(LONG_PROMPT)
+        await channel.gather(None, max_digits=99, timeout=20.0, inter_digit_timeout=20.0)
+    except CallerHungUp:
+        emit("hung_up", call=call.sip_call_id, rtp_timeout=channel.rtp_timeout)
+        raise
+
+
+async def consent_hold(channel: PjsuaChannel, call: InboundCall) -> None:
+    await recorded_hold(channel, call, consent=True)
+
+
+async def plain_recorded_hold(channel: PjsuaChannel, call: InboundCall) -> None:
+    await recorded_hold(channel, call, consent=False)
+
+
+def transfer_handler(ports: list[str], ring_seconds: float) -> CallHandler:
+    async def transfer(channel: PjsuaChannel, call: InboundCall) -> None:
+        await channel.start_recording()
+        contacts = [f"sip:advisor@127.0.0.1:{port}" for port in ports]
+        started = time.monotonic()
+        try:
+            result = await channel.transfer(contacts, ring_seconds=ring_seconds)
+        except CallerHungUp:
+            emit("transfer", call=call.sip_call_id, status="caller_hung_up",
+                 after_ms=round((time.monotonic() - started) * 1000))  # fmt: skip
+            raise
+        after_ms = round((time.monotonic() - started) * 1000)
+        emit("transfer", call=call.sip_call_id, status=result.status.value,
+             contact=result.contact, after_ms=after_ms)  # fmt: skip
+        if result.status != TransferStatus.answered:
+            await channel.say(FALLBACK)
+            emit("fallback", call=call.sip_call_id)
+            await channel.hangup()
+
+    return transfer
+
+
 HANDLERS: dict[str, CallHandler] = {
+    "+15550100008": consent_hold,
+    "+15550100009": plain_recorded_hold,
     "+15550100001": echo,
     "+15550100002": long_prompt,
     "+15550100003": hold,
@@ -116,14 +186,37 @@ HANDLERS: dict[str, CallHandler] = {
 
 
 async def flow_done(call: InboundCall, result: CallResult) -> None:
-    emit("flow_result", call=call.sip_call_id, outcome=result.outcome.kind, said=result.said)
+    notes = [line.text for line in result.log if line.who == "SYSTEM"]
+    emit("flow_result", call=call.sip_call_id, outcome=result.outcome.kind, said=result.said,
+         contact=result.outcome.contact, notes=notes)  # fmt: skip
 
 
-def make_router(tts: FakeTTS) -> CallRouter:
+def flow_transfer_handler(records: FakeRecords, scratch: Path, port: str) -> CallHandler:
+    """The flow engine's own transfer step on a real call (flows written for this port)."""
+    folder = scratch / f"flows-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.yaml").write_text(TRANSFER_FLOW.format(port=port))
+    engine = FlowEngine(load_flows(folder), records)
+
+    async def run(channel: PjsuaChannel, call: InboundCall) -> None:
+        await channel.start_recording()
+        result = await engine.run(channel, store=records.stores[0], caller=call.caller)
+        await flow_done(call, result)
+
+    return run
+
+
+def make_router(tts: FakeTTS, scratch: Path) -> CallRouter:
     records = FakeRecords(stores=[store_from_dict({"name": "Hometown Motors", "dids": [FLOW_DID]})])
     flows = flow_router(FlowEngine(load_flows(FLOWS), records), records, on_result=flow_done)
 
     async def router(call: InboundCall) -> CallHandler | None:
+        if match := FLOW_TRANSFER.match(call.did_raw):
+            emit("offered", call=call.sip_call_id, did=call.did_raw, known=True)
+            return flow_transfer_handler(records, scratch, match[1])
+        if match := TRANSFER.match(call.did_raw):
+            emit("offered", call=call.sip_call_id, did=call.did_raw, known=True)
+            return transfer_handler(match[1].split("."), int(match[2]) / 1000)
         if call.did == SLOW_DID:
             await asyncio.sleep(0.8)
             emit("routed", call=call.sip_call_id)
@@ -139,13 +232,46 @@ def make_router(tts: FakeTTS) -> CallRouter:
     return router
 
 
-async def main(directory: Path, rtp_timeout: float | None) -> None:
+async def call_ended(channel: PjsuaChannel, call: InboundCall) -> None:
+    emit(
+        "recordings",
+        call=call.sip_call_id,
+        uuid=channel.call_uuid,
+        recordings=[
+            {
+                "role": r.role,
+                "kind": r.kind,
+                "path": r.path,
+                "sha256": r.sha256,
+                "duration_s": r.duration_s,
+                "started_at": r.started_at.isoformat(),
+            }
+            for r in channel.recordings
+        ],
+    )
+
+
+async def main(directory: Path, rtp_timeout: float | None, outbound_reserve: int) -> None:
     tts = FakeTTS(directory / "tts")
-    config = EndpointConfig(host="127.0.0.1", port=0, rtp_timeout=rtp_timeout, log_level=0)
-    worker = SipWorker(config, make_router(tts), tts=tts, recordings_dir=directory / "recordings")
+    config = EndpointConfig(
+        host="127.0.0.1",
+        port=0,
+        rtp_timeout=rtp_timeout,
+        log_level=0,
+        outbound_reserve=outbound_reserve,
+    )
+    worker = SipWorker(
+        config,
+        make_router(tts, directory),
+        tts=tts,
+        recordings_dir=directory / "recordings",
+        media_dir=directory / "tones",
+        on_call_end=call_ended,
+    )
     await worker.start()
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
+    loop.add_signal_handler(signal.SIGTERM, commands.put_nowait, "quit")
 
     def read_stdin() -> None:
         for line in sys.stdin:
@@ -158,7 +284,8 @@ async def main(directory: Path, rtp_timeout: float | None) -> None:
         while (command := await commands.get()) != "quit":
             if command == "stats":
                 live = await worker.endpoint.live_calls()
-                emit("stats", live_calls=live, channels=len(worker.channels))
+                free = await worker.endpoint.free_slots()
+                emit("stats", live_calls=live, channels=len(worker.channels), free_slots=free)
     finally:
         await worker.stop()
         emit("stopped")
@@ -168,6 +295,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--rtp-timeout", type=float, default=None)
+    parser.add_argument("--outbound-reserve", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    asyncio.run(main(args.dir, args.rtp_timeout))
+    asyncio.run(main(args.dir, args.rtp_timeout, args.outbound_reserve))

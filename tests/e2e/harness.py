@@ -7,15 +7,20 @@ the processes it started (quit, then terminate, then kill).
 
 from __future__ import annotations
 
+import array
+import hashlib
 import json
 import os
 import queue
+import random
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,6 +133,19 @@ class WorkerProcess:
                         f"\nstderr: {self.stderr_path.read_text()[-2000:]}"
                     )
                 self._lock.wait(remaining)
+
+    def wait_for_all(
+        self, match: Callable[[Event], bool], call_prefix: str, count: int, timeout: float = 5.0
+    ) -> list[Event]:
+        """Wait until `count` events of calls starting with `call_prefix` match; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.of_call(call_prefix) if match(e)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)}/{count} events for {call_prefix}: {found}")
+            time.sleep(0.05)
 
     def of_call(self, call_prefix: str) -> list[Event]:
         with self._lock:
@@ -262,6 +280,49 @@ class Sipp:
         )
         return RunningSipp(proc, stat_file, message_file, timeout + 10)
 
+    def start_uas(
+        self,
+        scenario: str,
+        *,
+        rtp_sink: int | None = None,
+        hold_ms: int = 0,
+        calls: int = 1,
+        timeout: float = 12.0,
+    ) -> RunningUas:
+        """A sipp UAS (an advisor's phone) on a free loopback port; it exits after `calls`
+        calls. `hold_ms` is `-d` (its `<pause/>`); `rtp_sink` goes into its SDP."""
+        self.runs += 1
+        tag = f"{Path(scenario).stem}-{self.runs}"
+        stat_file = self.workdir / f"{tag}.csv"
+        message_file = self.workdir / f"{tag}.messages"
+        port = free_udp_port()
+        media_port = free_udp_port(4)
+        command = [
+            "sipp",
+            "-sf", str(SCENARIOS / scenario),
+            "-key", "rtp_sink", str(rtp_sink or media_port),
+            "-t", "u1",
+            "-i", "127.0.0.1",
+            "-p", str(port),
+            "-mp", str(media_port),
+            "-m", str(calls),
+            "-d", str(hold_ms),
+            "-aa",
+            "-timeout", f"{timeout}s", "-timeout_error",
+            "-trace_stat", "-stf", str(stat_file),
+            "-trace_msg", "-message_file", str(message_file),
+            "-nostdin",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return RunningUas(proc, stat_file, message_file, timeout + 10, port)
+
 
 @dataclass
 class RunningSipp:
@@ -284,6 +345,21 @@ class RunningSipp:
             messages=messages.read_text(errors="replace") if messages.exists() else "",
             stderr=stderr,
         )
+
+
+@dataclass
+class RunningUas(RunningSipp):
+    port: int = 0
+
+    @property
+    def uri(self) -> str:
+        return f"sip:advisor@127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """For teardown: end a UAS that is still waiting (the test failed before its call)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=5)
 
 
 def _read_counters(path: Path) -> dict[str, int]:
@@ -372,3 +448,103 @@ class RtpSink:
         self._stop.set()
         self._thread.join(timeout=2)
         self.sock.close()
+
+
+def pcap_rtp_payloads(path: Path = SIPP_MEDIA / "g711a.pcap") -> bytes:
+    """The RTP payloads of a libpcap capture (Ethernet/IPv4/UDP/RTP), concatenated: for
+    g711a.pcap, about 7 s of A-law speech."""
+    data = path.read_bytes()
+    if struct.unpack("<I", data[:4])[0] != 0xA1B2C3D4 or struct.unpack("<I", data[20:24])[0] != 1:
+        raise ValueError(f"{path}: expected a little-endian Ethernet pcap")
+    out = bytearray()
+    pos = 24
+    while pos + 16 <= len(data):
+        length = struct.unpack("<I", data[pos + 8 : pos + 12])[0]
+        frame = data[pos + 16 : pos + 16 + length]
+        pos += 16 + length
+        ip = frame[14:]
+        udp = ip[4 * (ip[0] & 0x0F) :]
+        rtp = udp[8:]
+        if len(rtp) > 12 and rtp[0] >> 6 == 2:
+            out += rtp[12 + 4 * (rtp[0] & 0x0F) :]
+    return bytes(out)
+
+
+class RtpPeer(RtpSink):
+    """An RtpSink that also talks: once the worker's first packet arrives, it sends 20 ms
+    A-law frames of `audio` (looped) back to where that packet came from (symmetric RTP, so
+    pjsua never re-latches to another port), like a phone with someone speaking into it."""
+
+    def __init__(self, audio: bytes | None = None) -> None:
+        self.audio = audio if audio is not None else pcap_rtp_payloads()
+        self.sent = 0
+        self._peer: tuple[str, int] | None = None
+        self._peer_seen = threading.Event()
+        super().__init__()
+        self._sender = threading.Thread(target=self._send, daemon=True)
+        self._sender.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, address = self.sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._peer is None:
+                self._peer = address
+                self._peer_seen.set()
+            if len(data) > 12 and data[0] >> 6 == 2:
+                header_len = 12 + 4 * (data[0] & 0x0F)
+                payload_type = data[1] & 0x7F
+                self.packets.put(RtpPacket(time.time(), payload_type, data[header_len:]))
+
+    def _send(self) -> None:
+        while not self._peer_seen.wait(0.1):
+            if self._stop.is_set():
+                return
+        ssrc, seq, stamp = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
+        frames = [self.audio[i : i + 160] for i in range(0, len(self.audio) - 159, 160)]
+        next_at = time.monotonic()
+        while not self._stop.is_set() and self._peer is not None:
+            frame = frames[self.sent % len(frames)]
+            header = struct.pack("!BBHII", 0x80, PCMA, seq & 0xFFFF, stamp & 0xFFFFFFFF, ssrc)
+            try:
+                self.sock.sendto(header + frame, self._peer)
+            except OSError:
+                return
+            self.sent += 1
+            seq, stamp = seq + 1, stamp + 160
+            next_at += 0.02
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def close(self) -> None:
+        super().close()
+        self._sender.join(timeout=2)
+
+
+PCMA = 8
+
+
+def loud_packets(packets: list[RtpPacket], threshold: int = 2000) -> list[RtpPacket]:
+    return [p for p in packets if p.peak() > threshold]
+
+
+# --- recordings --------------------------------------------------------------------------------
+
+
+def wav_info(path: str | Path) -> tuple[float, int, str]:
+    """(seconds, peak sample, sha256) of a WAV that must be complete: the RIFF size matches the
+    file and it is 8 kHz mono 16-bit."""
+    file = Path(path)
+    raw = file.read_bytes()
+    assert raw[:4] == b"RIFF" and struct.unpack("<I", raw[4:8])[0] == len(raw) - 8, (
+        f"{file}: WAV header not finalized"
+    )
+    with wave.open(str(file), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+        frames = wav.getnframes()
+        samples = array.array("h", wav.readframes(frames))
+    peak = max((abs(s) for s in samples), default=0)
+    return frames / 8000, peak, hashlib.sha256(raw).hexdigest()

@@ -17,28 +17,71 @@ import pytest
 from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
 from ivr.speech import FakeTTS
 from sip.channel import PjsuaChannel
-from sip.endpoint import SipEndpoint
-from sip.events import CallEnded, DtmfDigit, MediaReady, PlaybackDone
+from sip.endpoint import EndpointConfig, NoCapacity, SipEndpoint
+from sip.events import (
+    CallConfirmed,
+    CallEnded,
+    CallProgress,
+    DtmfDigit,
+    MediaReady,
+    PlaybackDone,
+    SipEvent,
+)
 
 KEY = 7
 
 
 class ScriptedEndpoint:
+    """`answers` scripts the outbound legs, by URI: ("answer", after_s), ("busy", after_s),
+    ("ring",) or ("hangup_after", answer_s, talk_s)."""
+
     def __init__(self, play_seconds: float = 0.05) -> None:
         self.play_seconds = play_seconds
         self.channel: PjsuaChannel | None = None
         self.actions: list[tuple[str, Any]] = []
         self.level = 0
         self._ids = 0
+        self.config = EndpointConfig(trunk_uri="sip:{number}@trunk.example")
+        self.answers: dict[str, tuple[Any, ...]] = {}
+        self.slots = 3
+        self.sinks: dict[int, Any] = {}
+
+    async def dial(self, uri: str, sink: Any, *, headers: Any = None) -> int:
+        if self.slots <= 0:
+            raise NoCapacity("full")
+        self.slots -= 1
+        self._ids += 1
+        key = 100 + self._ids
+        self.sinks[key] = sink
+        self.actions.append(("dial", uri))
+        loop = asyncio.get_running_loop()
+
+        def later(delay: float, event: SipEvent) -> None:
+            loop.call_later(delay, sink, event)
+
+        script = self.answers.get(uri, ("ring",))
+        later(0.01, CallProgress(key, 180, "Ringing", 0.0))
+        if script[0] in ("answer", "hangup_after"):
+            later(script[1], MediaReady(key))
+            later(script[1], CallConfirmed(key, 0.0))
+            if script[0] == "hangup_after":
+                later(script[1] + script[2], CallEnded(key, 200, "BYE"))
+        elif script[0] == "busy":
+            later(script[1], CallEnded(key, 486, "Busy Here"))
+        return key
+
+    async def connect(self, a: int, b: int) -> None:
+        self.actions.append(("connect", (a, b)))
 
     def _deliver_later(self, delay: float, event: Any) -> None:
         assert self.channel is not None
         asyncio.get_running_loop().call_later(delay, self.channel.deliver, event)
 
-    async def play(self, key: int, path: str) -> int:
+    async def play(self, key: int, path: str, *, loop: bool = False) -> int:
         self._ids += 1
-        self.actions.append(("play", self._ids))
-        self._deliver_later(self.play_seconds, PlaybackDone(key, self._ids))
+        self.actions.append(("ringback" if loop else "play", self._ids))
+        if not loop:
+            self._deliver_later(self.play_seconds, PlaybackDone(key, self._ids))
         return self._ids
 
     async def stop_player(self, key: int, player: int) -> None:
@@ -60,6 +103,11 @@ class ScriptedEndpoint:
         return self.level
 
     async def hangup(self, key: int, code: int = 603) -> None:
+        if key in self.sinks:
+            self.actions.append(("hangup_leg", key))
+            self.slots += 1
+            asyncio.get_running_loop().call_later(0, self.sinks.pop(key), CallEnded(key, code, "x"))
+            return
         self.actions.append(("hangup", code))
         self._deliver_later(0, CallEnded(key, code, "ours"))
 
@@ -77,6 +125,8 @@ def channel(endpoint: ScriptedEndpoint, tmp_path: Path) -> PjsuaChannel:
         tts=FakeTTS(tmp_path / "tts"),
         recordings_dir=tmp_path / "rec",
         name="abc@host",
+        media_dir=tmp_path / "tones",
+        call_uuid="0000-uuid",
     )
     endpoint.channel = ch
     ch.deliver(MediaReady(KEY))
@@ -161,8 +211,11 @@ async def test_record_stops_at_pound(channel: PjsuaChannel, endpoint: ScriptedEn
     assert time.monotonic() - started < 2
     assert recording.duration == pytest.approx(0.5)
     assert not recording.hung_up
-    assert recording.path.endswith("abc_host-1.wav")
+    assert recording.path.endswith("0000-uuid-voicemail.wav")
     assert [a for a, _ in endpoint.actions] == ["play", "stop_player", "record", "stop_record"]
+    (finished,) = channel.recordings
+    assert (finished.role, finished.kind, finished.path) == ("caller", "voicemail", recording.path)
+    assert finished.duration_s == pytest.approx(0.5) and len(finished.sha256) == 64
 
 
 async def test_record_stops_after_silence(channel: PjsuaChannel) -> None:
@@ -179,9 +232,98 @@ async def test_record_keeps_the_message_when_the_caller_hangs_up(channel: PjsuaC
         await channel.say("bye")
 
 
-async def test_transfer_is_not_built_yet(channel: PjsuaChannel) -> None:
-    result = await channel.transfer(["sip:alice@store"])
+ALICE, BOB = "sip:alice@store", "sip:bob@store"
+
+
+async def test_transfer_bridges_the_first_to_answer_and_returns_when_it_ends(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.answers = {ALICE: ("ring",), BOB: ("hangup_after", 0.05, 0.1)}
+    await channel.start_recording()
+    started = time.monotonic()
+    result = await channel.transfer([ALICE, BOB], ring_seconds=2)
+    assert result.status == TransferStatus.answered and result.contact == BOB
+    assert 0.1 < time.monotonic() - started < 1  # at the end of the bridged call, not the answer
+    kinds = [a for a, _ in endpoint.actions]
+    assert kinds[:4] == ["record", "dial", "dial", "ringback"]
+    assert kinds.index("stop_player") < kinds.index("connect")  # ringback stops, then bridge
+    assert ("hangup_leg", 101) in endpoint.actions  # alice's leg was cancelled
+    assert ("connect", (KEY, 102)) in endpoint.actions
+    assert ("hangup", 603) in endpoint.actions  # bob hung up: the caller gets a BYE
+    assert channel.hung_up
+    recordings = await channel.close()
+    assert {r.role for r in recordings} == {"caller", "advisor"}
+    assert {Path(r.path).name for r in recordings} == {"0000-uuid-caller.wav",
+                                                       "0000-uuid-advisor.wav"}  # fmt: skip
+
+
+async def test_transfer_no_answer_cancels_after_the_ring_time(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    started = time.monotonic()
+    result = await channel.transfer([ALICE], ring_seconds=0.2)
+    assert result.status == TransferStatus.no_answer
+    assert 0.2 <= time.monotonic() - started < 1
+    assert ("hangup_leg", 101) in endpoint.actions
+    assert not channel.hung_up and endpoint.slots == 3  # the caller stays for the fallback
+
+
+async def test_transfer_busy_when_every_leg_is_busy(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.answers = {ALICE: ("busy", 0.05), BOB: ("busy", 0.1)}
+    result = await channel.transfer([ALICE, BOB], ring_seconds=2)
+    assert result.status == TransferStatus.busy
+
+
+async def test_transfer_keeps_ringing_the_others_when_one_is_busy(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.answers = {ALICE: ("busy", 0.02), BOB: ("hangup_after", 0.1, 0.05)}
+    result = await channel.transfer([ALICE, BOB], ring_seconds=2)
+    assert result.status == TransferStatus.answered and result.contact == BOB
+
+
+async def test_transfer_fails_without_a_slot(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.slots = 0
+    result = await channel.transfer([ALICE], ring_seconds=2)
     assert result.status == TransferStatus.failed
+    assert not channel.hung_up
+
+
+async def test_numbers_go_through_the_trunk_or_fail(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.answers = {"sip:+15552010001@trunk.example": ("busy", 0.01)}
+    result = await channel.transfer(["+15552010001"], ring_seconds=1)
+    assert result.status == TransferStatus.busy
+    endpoint.config = EndpointConfig()  # no trunk: numbers cannot be dialled
+    result = await channel.transfer(["+15552010001"], ring_seconds=1)
+    assert result.status == TransferStatus.failed
+    assert [a for a in endpoint.actions if a[0] == "dial"] == [
+        ("dial", "sip:+15552010001@trunk.example")
+    ]
+
+
+async def test_caller_hanging_up_while_it_rings_cancels_the_legs(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    asyncio.get_running_loop().call_later(0.1, channel.deliver, CallEnded(KEY, 200, "BYE"))
+    with pytest.raises(CallerHungUp):
+        await channel.transfer([ALICE, BOB], ring_seconds=5)
+    assert {("hangup_leg", 101), ("hangup_leg", 102)} <= set(endpoint.actions)
+    assert endpoint.slots == 3
+
+
+async def test_consent_is_said_before_recording_starts(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    await channel.start_recording(consent_prompt="This call may be recorded.")
+    assert [a for a, _ in endpoint.actions] == ["play", "stop_player", "record"]
+    await channel.start_recording(consent_prompt="again")  # once per call
+    assert len(endpoint.actions) == 3
 
 
 async def test_our_hangup_waits_for_the_end(

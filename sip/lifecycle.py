@@ -1,0 +1,320 @@
+"""Everything around the flow for one inbound call: identify, screen-pop, greet, record, report.
+
+    INVITE ─▶ route():   store for the DID (none: 404) → caller lookup → `call.ringing` with the
+                         screen-pop → the personalized greeting synthesized while it rings
+    200 OK ─▶ handle():  `call.answered` → recording starts (consent announcement first when the
+                         store has it on) → the store's entry flow runs; each line of the flow
+                         goes out as `call.step`, each transfer as `call.transferred`
+    end    ─▶ finished(): `call.ended` with disposition, flow path and recordings — for every
+                         call, answered or not, so a missed call is never lost
+
+The worker only publishes. The call writer (records/call_writer.py) turns these events into
+rows, so dozens of worker processes never queue on the database's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from events.bus import AsyncEventBus
+from events.calls import (
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallRinging,
+    CallStep,
+    CallTransferred,
+    LegInfo,
+    RecordingInfo,
+    TransferTarget,
+    disposition_for,
+    publish_call_event_async,
+)
+from ivr.domain import AdvisorInfo, CustomerInfo, StoreInfo
+from ivr.flow.channel import (
+    GatherResult,
+    Prompt,
+    PromptFinished,
+    Recording,
+    TransferResult,
+)
+from ivr.flow.engine import CallResult, FlowEngine, LogLine
+from ivr.flow.prompts import opening_prompt
+from ivr.flow.records import Records
+from ivr.speech import TTS
+from records.screen_pop import screen_pop
+from sip.channel import PjsuaChannel
+from sip.worker import CallHandler, InboundCall
+
+log = logging.getLogger(__name__)
+
+CONSENT_PROMPT = "This call may be recorded for quality and training."
+_PRESSES = re.compile(r"^presses (?P<digits>[0-9*#]+)")
+_SAYS = re.compile(r'^says "(?P<heard>.*)"')
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Call:
+    """What the lifecycle remembers of one call between its INVITE and its end."""
+
+    inbound: InboundCall
+    store: StoreInfo
+    customer: CustomerInfo | None
+    started_at: datetime = field(default_factory=_now)
+    answered_at: datetime | None = None
+    result: CallResult | None = None
+    consent_played: bool = False
+    # Events go out strictly in order: each publish waits for the one before it.
+    tail: asyncio.Future[None] | None = None
+
+
+class CallLifecycle:
+    """The router and the end-of-call hook a `SipWorker` runs every call through."""
+
+    def __init__(
+        self,
+        engine: FlowEngine,
+        records: Records,
+        bus: AsyncEventBus,
+        tts: TTS,
+        recordings_dir: Path,
+        *,
+        flow: str = "main",
+    ) -> None:
+        self.engine = engine
+        self.records = records
+        self.bus = bus
+        self.tts = tts
+        self.recordings_dir = Path(recordings_dir)
+        self.flow = flow
+        self.calls: dict[str, _Call] = {}
+
+    # --- INVITE: decide, announce, prepare ---------------------------------------------------
+
+    async def route(self, inbound: InboundCall) -> CallHandler | None:
+        if inbound.did is None:
+            return None
+        store = await self.records.store_for_did(inbound.did)
+        if store is None:
+            return None
+        customer = None
+        if inbound.caller:
+            try:
+                customer = await self.records.customer_by_phone(store.id, inbound.caller)
+            except Exception:  # noqa: BLE001 - an unknown caller still gets served
+                log.exception("caller lookup failed for %s", inbound.caller)
+        call = _Call(inbound, store, customer)
+        self.calls[inbound.call_uuid] = call
+        pop = screen_pop(customer).model_dump()
+        self._emit(
+            call,
+            CallRinging(
+                call_uuid=inbound.call_uuid,
+                store_id=store.id,
+                at=call.started_at,
+                did=inbound.did,
+                caller=inbound.caller,
+                caller_raw=inbound.caller_raw[:200],
+                sip_call_id=inbound.sip_call_id[:300],
+                **pop,
+            ),
+        )
+        await self._prepare_greeting(call)
+        return self.handle
+
+    async def _prepare_greeting(self, call: _Call) -> None:
+        """Synthesize the opening prompt now, so audio starts the moment we answer."""
+        try:
+            text = await opening_prompt(
+                self.engine.flows,
+                self.records,
+                store=call.store,
+                customer=call.customer,
+                caller=call.inbound.caller,
+                flow=self.flow,
+            )
+            if text:
+                await self.tts.render(text)
+        except Exception:  # noqa: BLE001 - the flow will synthesize it when it gets there
+            log.exception("could not prepare the greeting")
+
+    # --- answered: run the flow ----------------------------------------------------------------
+
+    async def handle(self, channel: PjsuaChannel, inbound: InboundCall) -> None:
+        call = self.calls[inbound.call_uuid]
+        call.answered_at = _now()
+        self._emit(
+            call,
+            CallAnswered(call_uuid=inbound.call_uuid, store_id=call.store.id, at=call.answered_at),
+        )
+        consent = CONSENT_PROMPT if call.store.recording_consent else None
+        await channel.start_recording(consent_prompt=consent)
+        call.consent_played = consent is not None
+        reporting = _ReportingChannel(channel, self, call)
+        call.result = await self.engine.run(
+            reporting,
+            store=call.store,
+            caller=inbound.caller,
+            flow=self.flow,
+            customer=call.customer,
+            on_log=lambda line: self._step(call, line),
+        )
+        channel.log.info("flow ended: %s", call.result.outcome.describe())
+
+    def _step(self, call: _Call, line: LogLine) -> None:
+        """What the IVR said or the caller did, live; the engine's own notes stay in the log."""
+        if line.who not in ("IVR", "CALLER"):
+            return
+        pressed, spoke = _PRESSES.match(line.text), _SAYS.match(line.text)
+        self._emit(
+            call,
+            CallStep(
+                call_uuid=call.inbound.call_uuid,
+                store_id=call.store.id,
+                at=_now(),
+                flow=line.flow[:100],
+                step=line.step[:100],
+                said=line.text if line.who == "IVR" else None,
+                digits=pressed["digits"][:64] if pressed else None,
+                heard=spoke["heard"] if spoke else None,
+            ),
+        )
+
+    # --- the end, answered or not --------------------------------------------------------------
+
+    async def finished(self, channel: PjsuaChannel, inbound: InboundCall) -> None:
+        call = self.calls.pop(inbound.call_uuid, None)
+        if call is None:  # refused before routing (404, 503): not a call of any store
+            return
+        recordings = await channel.close()
+        answered = call.answered_at is not None
+        if call.result is not None:
+            outcome: str | None = call.result.outcome.kind
+        elif answered:  # the flow never ran: the caller left during the consent prompt, or a bug
+            outcome = "caller_hung_up" if channel.hung_up else "error"
+        else:
+            outcome = None
+        disposition = disposition_for(outcome, answered=answered)
+        ended = _now()
+        self._emit(
+            call,
+            CallEnded(
+                call_uuid=inbound.call_uuid,
+                store_id=call.store.id,
+                at=ended,
+                disposition=disposition,
+                did=inbound.did or inbound.did_raw[:200],
+                caller=inbound.caller,
+                caller_raw=inbound.caller_raw[:200],
+                customer_id=call.customer.id if call.customer else None,
+                started_at=call.started_at,
+                answered_at=call.answered_at,
+                flow_path=call.result.path if call.result else [],
+                legs=[
+                    LegInfo(
+                        role="caller",
+                        party=(inbound.caller or inbound.caller_raw or "unknown")[:200],
+                        started_at=call.started_at,
+                        answered_at=call.answered_at,
+                        ended_at=ended,
+                    )
+                ],
+                recordings=[
+                    RecordingInfo(
+                        leg_role="advisor" if r.role == "advisor" else "caller",
+                        path=self._relative(r.path),
+                        sha256=r.sha256,
+                        duration_s=r.duration_s,
+                        kind="voicemail" if r.kind == "voicemail" else "leg",
+                        consent_played=call.consent_played and r.kind != "voicemail",
+                    )
+                    for r in recordings
+                ],
+            ),
+        )
+        if call.tail is not None:
+            await call.tail  # the record is out before the worker forgets the call
+
+    def _relative(self, path: str) -> str:
+        return Path(path).resolve().relative_to(self.recordings_dir.resolve()).as_posix()
+
+    # --- publishing, in order ------------------------------------------------------------------
+
+    def _emit(self, call: _Call, payload: CallEvent) -> None:
+        previous = call.tail
+
+        async def publish() -> None:
+            if previous is not None:
+                await previous
+            try:
+                await publish_call_event_async(self.bus, payload)
+            except Exception:  # noqa: BLE001 - Redis trouble must not drop the caller
+                log.exception("could not publish %s for %s", payload.event_type, payload.call_uuid)
+
+        call.tail = asyncio.ensure_future(publish())
+
+
+class _ReportingChannel:
+    """The real channel, plus a `call.transferred` event for every transfer attempt."""
+
+    def __init__(self, channel: PjsuaChannel, lifecycle: CallLifecycle, call: _Call) -> None:
+        self.channel = channel
+        self.lifecycle = lifecycle
+        self.call = call
+
+    def say(self, text: str) -> Awaitable[PromptFinished]:
+        return self.channel.say(text)
+
+    def play(self, path: str) -> Awaitable[PromptFinished]:
+        return self.channel.play(path)
+
+    def gather(self, prompt: Prompt | None, **options: object) -> Awaitable[GatherResult]:
+        return self.channel.gather(prompt, **options)  # type: ignore[arg-type]
+
+    def record(self, **options: object) -> Awaitable[Recording]:
+        return self.channel.record(**options)  # type: ignore[arg-type]
+
+    def hangup(self) -> Awaitable[None]:
+        return self.channel.hangup()
+
+    async def transfer(
+        self, contacts: Sequence[str], *, ring_seconds: float = 20.0
+    ) -> TransferResult:
+        started = _now()
+        result = await self.channel.transfer(contacts, ring_seconds=ring_seconds)
+        contact = result.contact or (contacts[0] if contacts else "")
+        advisor = await self._advisor_for(contact)
+        self.lifecycle._emit(
+            self.call,
+            CallTransferred(
+                call_uuid=self.call.inbound.call_uuid,
+                store_id=self.call.store.id,
+                at=_now(),
+                started_at=started,
+                target=TransferTarget(
+                    user_id=advisor.id if advisor else None,
+                    name=advisor.name if advisor else "",
+                    contact=contact[:200] or "unknown",
+                ),
+                label=", ".join(contacts)[:200],
+                result=result.status.value,  # type: ignore[arg-type]
+            ),
+        )
+        return result
+
+    async def _advisor_for(self, contact: str) -> AdvisorInfo | None:
+        try:
+            staff = await self.lifecycle.records.group(self.call.store.id, "service")
+        except Exception:  # noqa: BLE001 - the event goes out without a user id
+            return None
+        return next((a for a in staff if a.contact == contact), None)

@@ -1,0 +1,243 @@
+"""The README's promise, end to end: `driveline serve --demo` answers a real call.
+
+One `serve --demo` process (call writer, SIP worker child with piper speech, API) on free
+loopback ports; an SSE client with the advisor's token; sipp calling as a demo customer who
+presses 1. The screen-pop reaches the SSE client before the call is answered, the caller hears
+their own status, and the call ends up in the record with its flow path and recording.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.harness import REPO, Sipp, free_udp_port, require_tools
+
+STATUS_CALL = REPO / "deploy" / "sipp" / "status_call.xml"
+DID = "+15550100100"
+CALLER = "+15550200003"  # demo customer 3: one open RO, Tech Working
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DemoServer:
+    def __init__(self, workdir: Path, redis_url: str) -> None:
+        self.http_port = _free_tcp_port()
+        self.sip_port = free_udp_port()
+        self.lines: list[str] = []
+        self.env = {
+            **os.environ,
+            "DRIVELINE_DATABASE_URL": f"sqlite:///{workdir / 'driveline.db'}",
+            "DRIVELINE_REDIS_URL": redis_url,
+            "DRIVELINE_HTTP_BIND": f"127.0.0.1:{self.http_port}",
+            "DRIVELINE_SIP_BIND": f"127.0.0.1:{self.sip_port}",
+            "DRIVELINE_RECORDINGS_DIR": str(workdir / "recordings"),
+            "DRIVELINE_PROMPTS_DIR": str(workdir / "prompts"),
+            "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
+        }
+        self.recordings = workdir / "recordings"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.cli", "serve", "--demo"],
+            env=self.env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._ready = threading.Event()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+            if "Uvicorn running" in line or "Application startup complete" in line:
+                self._ready.set()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):
+            assert self.proc.poll() is None, "serve exited:\n" + "\n".join(self.lines[-40:])
+            assert time.monotonic() < deadline, "serve did not start:\n" + "\n".join(self.lines)
+
+    def token(self, username: str) -> str:
+        for line in self.lines:
+            found = re.match(rf"token for {username}: (dl_\S+)", line)
+            if found:
+                return found.group(1)
+        raise AssertionError(f"no token for {username} in:\n" + "\n".join(self.lines))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[DemoServer]:
+    require_tools()
+    server = DemoServer(tmp_path_factory.mktemp("serve"), redis_url)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        code = server.stop()
+        assert code == 0, "serve did not stop cleanly:\n" + "\n".join(server.lines[-40:])
+
+
+class SseClient:
+    """Collects the frames of `/api/v1/events` in a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.events: list[tuple[str, dict[str, object], float]] = []
+        self.connected = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str) -> None:
+        try:
+            self._read(url)
+        except httpx.HTTPError:
+            pass  # the server went away (end of test); what was read is kept
+
+    def _read(self, url: str) -> None:
+        with httpx.stream("GET", url, timeout=httpx.Timeout(5, read=None)) as response:
+            assert response.status_code == 200
+            kind = None
+            for line in response.iter_lines():
+                if self._stop:
+                    return
+                if line.startswith(": connected"):
+                    self.connected.set()
+                elif line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind:
+                    self.events.append((kind, json.loads(line[6:]), time.monotonic()))
+
+    def first(self, kind: str, timeout: float) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for got, event, _ in self.events:
+                if got == kind:
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event; got {[k for k, _, _ in self.events]}")
+
+    def close(self) -> None:
+        self._stop = True
+
+
+def test_a_customer_calls_the_demo_store_and_hears_their_status(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    api = f"http://127.0.0.1:{demo_server.http_port}/api/v1"
+    token = demo_server.token("alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    customer = httpx.get(f"{api}/customers", params={"phone": CALLER}, headers=headers).json()
+    customer_id = customer["items"][0]["id"]
+
+    sse = SseClient(f"{api}/events?token={token}")
+    assert sse.connected.wait(10), "the SSE stream did not connect"
+
+    (tmp_path / "sipp").mkdir()
+    sipp = Sipp(tmp_path / "sipp", f"127.0.0.1:{demo_server.sip_port}")
+    result = sipp.run(
+        str(STATUS_CALL), service=DID, call_id="demo", caller=CALLER, timeout=70.0
+    )
+    assert result.returncode == 0, result.describe()
+    assert result.count("SuccessfulCall") == 1
+
+    # Screen-pop: the advisor's stream saw who was calling, with their open RO.
+    ringing = sse.first("call.ringing", timeout=5)
+    data = ringing["data"]
+    assert isinstance(data, dict)
+    assert data["caller"] == CALLER and data["unknown_caller"] is False
+    assert data["customer"]["id"] == customer_id  # type: ignore[index]
+    assert data["repair_orders"][0]["status"] == "Tech Working"  # type: ignore[index]
+
+    # The caller heard their status: the flow's lines went out as call.step events.
+    ended = sse.first("call.ended", timeout=10)["data"]
+    said = [e["data"].get("said") for k, e, _ in sse.events if k == "call.step"]  # type: ignore[union-attr]
+    assert any(s and "A technician is working on your" in s for s in said), said
+    assert isinstance(ended, dict)
+    assert ended["disposition"] == "handled_by_ivr"
+    assert "status_check.say_status" in ended["flow_path"]  # type: ignore[operator]
+    sse.close()
+
+    # The call writer put it on the record: the call, its recording, the thread entry.
+    deadline = time.monotonic() + 15
+    calls: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not calls:
+        calls = httpx.get(
+            f"{api}/calls", params={"customer_id": customer_id}, headers=headers
+        ).json()["items"]
+        time.sleep(0.2)
+    assert calls, "the call never reached the record"
+    call = httpx.get(f"{api}/calls/{calls[0]['id']}", headers=headers).json()
+    assert call["disposition"] == "handled_by_ivr"
+    (recording,) = call["recordings"]
+    wav = demo_server.recordings / recording["path"]
+    assert hashlib.sha256(wav.read_bytes()).hexdigest() == recording["sha256"]
+    assert recording["duration_s"] > 5
+    thread = httpx.get(f"{api}/customers/{customer_id}/thread", headers=headers).json()
+    assert thread["items"][0]["kind"] == "call"
+
+
+def test_a_caller_who_hangs_up_during_the_greeting_gets_a_callback_owner(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """Abandoned calls are the ones a store loses: each must leave a task with an owner."""
+    api = f"http://127.0.0.1:{demo_server.http_port}/api/v1"
+    admin = {"Authorization": f"Bearer {demo_server.token('admin')}"}
+    caller = "+15550200001"
+    customer = httpx.get(f"{api}/customers", params={"phone": caller}, headers=admin).json()
+    customer_id = customer["items"][0]["id"]
+    advisor_id = customer["items"][0]["advisor"]["id"]
+
+    (tmp_path / "sipp").mkdir()
+    sipp = Sipp(tmp_path / "sipp", f"127.0.0.1:{demo_server.sip_port}")
+    result = sipp.run("hold.xml", service=DID, call_id="gone", caller=caller, hold_ms=800)
+    assert result.returncode == 0, result.describe()
+    assert result.count("GenericCounter3") == 1  # it was answered, then the caller left
+
+    deadline = time.monotonic() + 15
+    calls: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not calls:
+        calls = httpx.get(
+            f"{api}/calls",
+            params={"customer_id": customer_id, "disposition": "abandoned"},
+            headers=admin,
+        ).json()["items"]
+        time.sleep(0.2)
+    every = httpx.get(f"{api}/calls", params={"customer_id": customer_id}, headers=admin)
+    log = "\n".join(demo_server.lines[-30:])
+    assert calls, f"the abandoned call never reached the record: {every.json()}\n{log}"
+    tasks = httpx.get(f"{api}/callbacks", params={"state": "open"}, headers=admin).json()
+    mine = [t for t in tasks["items"] if t["customer_id"] == customer_id]
+    assert mine and mine[0]["owner"]["id"] == advisor_id, tasks
