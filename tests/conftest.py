@@ -23,7 +23,9 @@ from records.db import make_engine, session_factory, upgrade
 from records.models import Base
 
 PG_BASE = os.environ.get("DRIVELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("DRIVELINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# Tests keep to their own Redis database (the event stream lives per database), so a demo on
+# database 0 never replays events that tests published, and each test session starts empty.
+REDIS_URL = os.environ.get("DRIVELINE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -37,7 +39,8 @@ def _unavailable(what: str, exc: Exception) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.flushdb()
     except redis.RedisError as exc:
         _unavailable("Redis", exc)
     return REDIS_URL

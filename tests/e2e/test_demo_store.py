@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.e2e.harness import REPO, Sipp, free_udp_port, require_tools
 
@@ -39,6 +41,10 @@ def _free_tcp_port() -> int:
 
 class DemoServer:
     def __init__(self, workdir: Path, redis_url: str) -> None:
+        # A Redis database of its own, emptied: its call writer must not replay the events
+        # other tests published on the shared stream.
+        redis_url = redis_url.rsplit("/", 1)[0] + "/14"
+        redis.Redis.from_url(redis_url).flushdb()
         self.http_port = _free_tcp_port()
         self.sip_port = free_udp_port()
         self.lines: list[str] = []
@@ -140,11 +146,13 @@ class SseClient:
                 elif line.startswith("data: ") and kind:
                     self.events.append((kind, json.loads(line[6:]), time.monotonic()))
 
-    def first(self, kind: str, timeout: float) -> dict[str, object]:
+    def first(self, kind: str, timeout: float, **data: object) -> dict[str, object]:
+        """The first `kind` event whose data has these values (other calls may be about)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for got, event, _ in self.events:
-                if got == kind:
+                fields = event.get("data")
+                if got == kind and isinstance(fields, dict) and data.items() <= fields.items():
                     return event
             time.sleep(0.05)
         raise AssertionError(f"no {kind} event; got {[k for k, _, _ in self.events]}")
@@ -174,7 +182,7 @@ def test_a_customer_calls_the_demo_store_and_hears_their_status(
     assert result.count("SuccessfulCall") == 1
 
     # Screen-pop: the advisor's stream saw who was calling, with their open RO.
-    ringing = sse.first("call.ringing", timeout=5)
+    ringing = sse.first("call.ringing", timeout=5, caller=CALLER)
     data = ringing["data"]
     assert isinstance(data, dict)
     assert data["caller"] == CALLER and data["unknown_caller"] is False
@@ -182,8 +190,13 @@ def test_a_customer_calls_the_demo_store_and_hears_their_status(
     assert data["repair_orders"][0]["status"] == "Tech Working"  # type: ignore[index]
 
     # The caller heard their status: the flow's lines went out as call.step events.
-    ended = sse.first("call.ended", timeout=10)["data"]
-    said = [e["data"].get("said") for k, e, _ in sse.events if k == "call.step"]  # type: ignore[union-attr]
+    call_uuid = data["call_uuid"]
+    ended = sse.first("call.ended", timeout=10, call_uuid=call_uuid)["data"]
+    said = [
+        e["data"].get("said")  # type: ignore[union-attr]
+        for k, e, _ in sse.events
+        if k == "call.step" and e["data"].get("call_uuid") == call_uuid  # type: ignore[union-attr]
+    ]
     assert any(s and "A technician is working on your" in s for s in said), said
     assert isinstance(ended, dict)
     assert ended["disposition"] == "handled_by_ivr"
@@ -241,3 +254,57 @@ def test_a_caller_who_hangs_up_during_the_greeting_gets_a_callback_owner(
     tasks = httpx.get(f"{api}/callbacks", params={"state": "open"}, headers=admin).json()
     mine = [t for t in tasks["items"] if t["customer_id"] == customer_id]
     assert mine and mine[0]["owner"]["id"] == advisor_id, tasks
+
+
+def test_advisor_busy_leads_to_a_voicemail_on_the_thread_and_a_callback(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """Press 0: the assigned advisor's phone (a sipp UAS) is busy, the caller leaves a message,
+    and the advisor gets the voicemail on the customer's thread and a callback task."""
+    api = f"http://127.0.0.1:{demo_server.http_port}/api/v1"
+    admin = {"Authorization": f"Bearer {demo_server.token('admin')}"}
+    caller = "+15550200002"
+    found = httpx.get(f"{api}/customers", params={"phone": caller}, headers=admin).json()
+    customer_id = found["items"][0]["id"]
+    advisor_id = found["items"][0]["advisor"]["id"]
+
+    (tmp_path / "sipp").mkdir()
+    sipp = Sipp(tmp_path / "sipp", f"127.0.0.1:{demo_server.sip_port}")
+    phone = sipp.start_uas("advisor_busy.xml", calls=2, timeout=60)
+    try:
+        db = sqlite3.connect(demo_server.env["DRIVELINE_DATABASE_URL"].removeprefix("sqlite:///"))
+        with db:  # only the assigned advisor has a phone, and it is busy
+            db.execute("UPDATE users SET sip_contact = NULL, phone = NULL")
+            db.execute("UPDATE users SET sip_contact = ? WHERE id = ?", (phone.uri, advisor_id))
+        db.close()
+        result = sipp.run(
+            "voicemail_call.xml", service=DID, call_id="vm", caller=caller, timeout=60
+        )
+    finally:
+        phone.stop()
+    log = "\n".join(line for line in demo_server.lines[-60:] if "sip.channel" in line)
+    assert result.returncode == 0, f"{result.describe()}\n{log}"
+
+    deadline = time.monotonic() + 15
+    calls: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not calls:
+        calls = httpx.get(
+            f"{api}/calls",
+            params={"customer_id": customer_id, "disposition": "voicemail"},
+            headers=admin,
+        ).json()["items"]
+        time.sleep(0.2)
+    every = httpx.get(f"{api}/calls", params={"customer_id": customer_id}, headers=admin)
+    log = "\n".join(line for line in demo_server.lines if "sip.channel" not in line)
+    assert calls, f"no voicemail call on the record: {every.json()}\n{log[-3000:]}"
+    call = httpx.get(f"{api}/calls/{calls[0]['id']}", headers=admin).json()
+    kinds = {r["kind"] for r in call["recordings"]}
+    assert kinds == {"leg", "voicemail"}, call["recordings"]
+    voicemail = next(r for r in call["recordings"] if r["kind"] == "voicemail")
+    assert voicemail["duration_s"] > 2  # the caller's words, not just the tone
+
+    thread = httpx.get(f"{api}/customers/{customer_id}/thread", headers=admin).json()
+    assert "voicemail" in {e["kind"] for e in thread["items"]}
+    tasks = httpx.get(f"{api}/callbacks", params={"state": "open"}, headers=admin).json()
+    owed = [t for t in tasks["items"] if t["customer_id"] == customer_id]
+    assert len(owed) == 1 and owed[0]["owner"]["id"] == advisor_id, owed
