@@ -45,7 +45,7 @@ from ivr.flow.channel import (
     TransferResult,
 )
 from ivr.flow.engine import CallResult, FlowEngine, LogLine
-from ivr.flow.prompts import opening_prompt
+from ivr.flow.prompts import opening_prompts
 from ivr.flow.records import Records
 from ivr.speech import TTS
 from records.screen_pop import screen_pop
@@ -61,6 +61,11 @@ _SAYS = re.compile(r'^says "(?P<heard>.*)"')
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _log_failure(task: asyncio.Future[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not prepare a prompt: %s", task.exception())
 
 
 @dataclass
@@ -133,9 +138,13 @@ class CallLifecycle:
         return self.handle
 
     async def _prepare_greeting(self, call: _Call) -> None:
-        """Synthesize the opening prompt now, so audio starts the moment we answer."""
+        """Synthesize the opening prompts now, so audio starts the moment we answer.
+
+        We answer once the first is ready (the store's greeting: cached after the first call);
+        the rest (the caller's name) keeps rendering while the first one plays.
+        """
         try:
-            text = await opening_prompt(
+            texts = await opening_prompts(
                 self.engine.flows,
                 self.records,
                 store=call.store,
@@ -143,8 +152,11 @@ class CallLifecycle:
                 caller=call.inbound.caller,
                 flow=self.flow,
             )
-            if text:
-                await self.tts.render(text)
+            if texts:
+                await self.tts.render(texts[0])
+            for text in texts[1:]:
+                task = asyncio.ensure_future(self.tts.render(text))
+                task.add_done_callback(_log_failure)
         except Exception:  # noqa: BLE001 - the flow will synthesize it when it gets there
             log.exception("could not prepare the greeting")
 

@@ -31,7 +31,7 @@ def static_prompts(flows: FlowSet) -> list[str]:
     return list(found)
 
 
-async def opening_prompt(
+async def opening_prompts(
     flows: FlowSet,
     records: Records,
     *,
@@ -40,18 +40,16 @@ async def opening_prompt(
     caller: str | None,
     flow: str = "main",
     at: datetime | None = None,
-) -> str | None:
-    """What the caller will hear first, when the entry flow starts with a `say`.
+) -> list[str]:
+    """What the caller will hear first: the texts of the `say` steps the entry flow opens with.
 
-    Rendered with the same context the engine builds, so the text (and its cache key) is the
-    one `say` will ask for a moment later.
+    Rendered with the same context the engine builds, so each text (and its cache key) is the
+    one `say` will ask for a moment later. Empty texts (a name for an unknown caller) are left
+    out, as `say` skips them.
     """
     from ivr.flow.engine import Call  # the engine imports this package's steps
 
     entry = flows[flow]
-    step = entry.steps[entry.start]
-    if step.kind != "say":
-        return None
     call = Call(
         channel=None,  # type: ignore[arg-type]  # rendering needs no channel
         records=records,
@@ -62,4 +60,16 @@ async def opening_prompt(
         customer=customer,
         advisor=customer.advisor if customer else None,
     )
-    return call.render(step.spec.text) or None
+    texts: list[str] = []
+    name: str | None = entry.start
+    seen: set[str] = set()
+    while name is not None and name not in seen and name in entry.steps:
+        step = entry.steps[name]
+        if step.kind != "say":
+            break
+        seen.add(name)
+        text = call.render(step.spec.text)
+        if text:
+            texts.append(text)
+        name = step.next
+    return texts

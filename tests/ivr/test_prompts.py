@@ -8,7 +8,7 @@ from pathlib import Path
 from ivr.flow import FlowEngine, load_flows
 from ivr.flow.engine import LogLine
 from ivr.flow.fakes import FakeChannel, FakeRecords
-from ivr.flow.prompts import opening_prompt, static_prompts
+from ivr.flow.prompts import opening_prompts, static_prompts
 from tests.ivr.conftest import GIVEN, NOON, write_flows
 
 SHIPPED = Path(__file__).resolve().parents[2] / "flows"
@@ -18,9 +18,10 @@ name: main
 start: greet
 steps:
   greet:
-    say: >-
-      Thanks for calling {{ store.name }}.
-      {% if customer %}Hi {{ customer.first_name }}.{% endif %}
+    say: Thanks for calling {{ store.name }}.
+    next: hello
+  hello:
+    say: "{% if customer %}Hi {{ customer.first_name }}.{% endif %}"
     next: menu
   menu:
     gather:
@@ -43,7 +44,7 @@ async def test_the_opening_prompt_is_what_the_caller_hears_first(tmp_path: Path)
     customer = await records.customer_by_phone(store.id, GIVEN["caller"])
     at = datetime.fromisoformat(NOON).replace(tzinfo=store.tz)
 
-    text = await opening_prompt(
+    texts = await opening_prompts(
         flows, records, store=store, customer=customer, caller=GIVEN["caller"], at=at
     )
     channel = FakeChannel(["1"])
@@ -51,10 +52,10 @@ async def test_the_opening_prompt_is_what_the_caller_hears_first(tmp_path: Path)
         channel, store=store, caller=GIVEN["caller"], clock=lambda: at, customer=customer
     )
 
-    assert text == f"Thanks for calling {store.name}. Hi Dana."
-    assert result.said[0] == text
-    unknown = await opening_prompt(flows, records, store=store, customer=None, caller=None)
-    assert unknown == f"Thanks for calling {store.name}."
+    assert texts == [f"Thanks for calling {store.name}.", "Hi Dana."]
+    assert result.said[:2] == texts
+    unknown = await opening_prompts(flows, records, store=store, customer=None, caller=None)
+    assert unknown == [f"Thanks for calling {store.name}."]
 
 
 async def test_no_opening_prompt_when_the_flow_starts_otherwise(tmp_path: Path) -> None:
@@ -66,10 +67,10 @@ async def test_no_opening_prompt_when_the_flow_starts_otherwise(tmp_path: Path) 
         )
     )
     records = FakeRecords.from_dict(GIVEN)
-    text = await opening_prompt(
+    texts = await opening_prompts(
         flows, records, store=records.stores[0], customer=None, caller=None
     )
-    assert text is None
+    assert texts == []
 
 
 def test_static_prompts_are_the_spoken_texts_without_call_data(tmp_path: Path) -> None:
@@ -102,5 +103,5 @@ async def test_a_known_customer_skips_the_lookup_and_log_lines_stream_out(
         customer=None,  # the worker looked it up already: not a customer
         on_log=seen.append,
     )
-    assert "Hi Dana" not in result.said[0]
+    assert not any("Hi Dana" in said for said in result.said)
     assert seen == result.log and seen
