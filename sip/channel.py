@@ -53,6 +53,7 @@ from sip.events import (
     CallEnded,
     CallProgress,
     DtmfDigit,
+    MediaHold,
     MediaReady,
     PlaybackDone,
     SipEvent,
@@ -71,6 +72,9 @@ log = logging.getLogger(__name__)
 
 EOF_GRACE = 1.0  # seconds past a file's length before we stop waiting for the player's EOF
 SILENCE_LEVEL = 4  # pjsua signal level (0..255); sipp's speech pcap measured 6-30, quiet 0
+
+
+TYPEAHEAD_MAX = 16  # digits kept from between gathers (type-ahead); older ones are dropped
 
 
 BUSY_CODES = frozenset({486, 600, 603})  # busy here, busy everywhere, declined
@@ -125,8 +129,12 @@ class PjsuaChannel:
         self.started_at = datetime.now(UTC)
         self.name = re.sub(r"[^A-Za-z0-9_.-]", "_", name or f"call-{key}")[:80]
         self.log = logging.LoggerAdapter(log, {"call": self.name})
+        # Keys the caller pressed: during a gather or record, its input; between them, the
+        # type-ahead the next gather starts from (the last TYPEAHEAD_MAX of them).
         self._digits: list[str] = []
         self._digit_times: list[float] = []
+        self._collecting = False  # a gather or record is reading `_digits`
+        self.on_hold = False  # the caller holds the call (re-INVITE sendonly/inactive)
         self._finished_players: set[int] = set()
         self._changed = asyncio.Event()
         self.media_ready = asyncio.Event()
@@ -152,6 +160,12 @@ class PjsuaChannel:
             self.log.info("DTMF %s (%s)", event.digit, event.method)
             self._digits.append(event.digit)
             self._digit_times.append(time.monotonic())
+            if not self._collecting and len(self._digits) > TYPEAHEAD_MAX:
+                del self._digits[:-TYPEAHEAD_MAX]
+                del self._digit_times[:-TYPEAHEAD_MAX]
+        elif isinstance(event, MediaHold):
+            self.on_hold = event.held
+            self.log.info("caller %s the call", "holds" if event.held else "resumed")
         elif isinstance(event, PlaybackDone):
             self._finished_players.add(event.player)
         elif isinstance(event, MediaReady):
@@ -208,19 +222,41 @@ class PjsuaChannel:
         speech: bool = False,
         barge_in: bool = True,
     ) -> GatherResult:
-        """DTMF only for now: `speech` is accepted and ignored (no recogniser wired yet)."""
-        self._check()
-        self._digits.clear()  # keys pressed before this gather started do not count
-        self._digit_times.clear()
-        if prompt is not None and (prompt.file or prompt.text):
-            path = prompt.file or str(await self.tts.render(prompt.text))
-            await self._play(path, barge_in=barge_in)
-            self._check()
-            if not barge_in:
-                self._digits.clear()
-                self._digit_times.clear()
-        started = time.monotonic()
+        """DTMF only for now: `speech` is accepted and ignored (no recogniser wired yet).
 
+        Type-ahead: keys pressed since the last gather or record (during a `say` before this
+        gather, say; the last TYPEAHEAD_MAX of them) are this gather's first input, and any
+        type-ahead skips the prompt (the caller is already answering); when it completes the
+        gather, the gather returns at once. A prompt without `barge_in` is the exception: it
+        plays out and only keys pressed after it count. The gather consumes the buffer:
+        whatever is left over (keys past the terminator, say) is dropped.
+        """
+        self._check()
+        self._collecting = True
+        try:
+            return await self._gather(
+                prompt,
+                max_digits=max_digits,
+                terminator=terminator,
+                timeout=timeout,
+                inter_digit_timeout=inter_digit_timeout,
+                barge_in=barge_in,
+            )
+        finally:
+            self._collecting = False
+            self._digits.clear()
+            self._digit_times.clear()
+
+    async def _gather(
+        self,
+        prompt: Prompt | None,
+        *,
+        max_digits: int,
+        terminator: str | None,
+        timeout: float,
+        inter_digit_timeout: float,
+        barge_in: bool,
+    ) -> GatherResult:
         def complete() -> str | None:
             keyed = "".join(self._digits)
             if terminator and terminator in keyed:
@@ -229,13 +265,29 @@ class PjsuaChannel:
                 return keyed[:max_digits]
             return None
 
+        if self._digits:
+            self.log.info("type-ahead: %s", "".join(self._digits))
+        has_prompt = prompt is not None and bool(prompt.file or prompt.text)
+        if has_prompt and not barge_in:
+            self._digits.clear()
+            self._digit_times.clear()
+        if prompt is not None and has_prompt and not self._digits:
+            path = prompt.file or str(await self.tts.render(prompt.text))
+            await self._play(path, barge_in=barge_in)
+            self._check()
+            if not barge_in:
+                self._digits.clear()
+                self._digit_times.clear()
+        started = time.monotonic()
+
         while True:
             self._check()
             done = complete()
             if done is not None:
                 return GatherResult(digits=done)
             if self._digit_times:
-                deadline = self._digit_times[-1] + inter_digit_timeout
+                # type-ahead keys are older than the gather: their gap counts from its start
+                deadline = max(self._digit_times[-1], started) + inter_digit_timeout
             else:
                 deadline = started + timeout
             if not await self._wait_change(deadline):
@@ -250,6 +302,15 @@ class PjsuaChannel:
         counting once the caller has spoken or from the start of the recording.
         """
         self._check()
+        self._collecting = True
+        try:
+            return await self._record(max_seconds, silence_timeout, beep)
+        finally:
+            self._collecting = False  # its '#' is not type-ahead for the next gather
+            self._digits.clear()
+            self._digit_times.clear()
+
+    async def _record(self, max_seconds: float, silence_timeout: float, beep: bool) -> Recording:
         if beep:
             await self._play(str(beep_wav(self.media_dir)), barge_in=False)
             self._check()

@@ -19,6 +19,12 @@ Two pjsua2 traps this module is built around (NOTES.md, checked again here):
   `libHandleEvents` returns. A parked call still holds its slot number, and its destructor clears
   that slot's user data, so parked calls are also deleted before a new call takes a slot.
 
+Hold: pjsua answers a caller's hold / resume re-INVITE (a=sendonly or a=inactive, then
+a=sendrecv) with 200 OK itself and reports it in `onCallMediaState` (REMOTE_HOLD, then ACTIVE).
+We then emit `MediaHold`, suspend the RTP watchdog for that call while it is held (restarting its
+clock at the resume), and connect players, recorders and bridged calls to the call's audio again:
+the re-INVITE rebuilds the stream, and its bridge port loses its connections.
+
 Outbound calls (`dial`, the advisor leg of a bridged transfer, `driveline dial`) share the same
 slots. `dial` counts the live calls itself and raises `NoCapacity` instead of building a `Call`
 when every slot is taken; `outbound_reserve` keeps that many slots free of inbound calls (a
@@ -49,6 +55,7 @@ from sip.events import (
     CallOffered,
     CallProgress,
     DtmfDigit,
+    MediaHold,
     MediaReady,
     PlaybackDone,
     SipEvent,
@@ -169,6 +176,8 @@ class _Call(pj.Call):
         self.recorders: dict[int, pj.AudioMediaRecorder] = {}
         self.rx_packets = 0
         self.rx_changed = time.monotonic()
+        self.held = False  # the caller put us on hold (sendonly/inactive): no RTP expected
+        self.peers: set[int] = set()  # calls bridged with this one (`connect`)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -193,21 +202,62 @@ class _Call(pj.Call):
             log.exception("onCallState failed (call %s)", self.key)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        # Runs after the first offer/answer and again after every re-INVITE (hold, resume).
+        # A re-INVITE that changes the direction may rebuild the audio stream and its bridge
+        # port, dropping the port's connections: take the AudioMedia afresh and connect our
+        # players and recorders again (connecting an already connected pair is a no-op).
         try:
             info = self.getInfo()  # keep it alive: the media vector points into it
             for media in info.media:
-                if (
-                    media.type == pj.PJMEDIA_TYPE_AUDIO
-                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
-                ):
+                if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                    continue
+                log.debug("call %s: audio media status %s", self.key, media.status)
+                if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                     first = self.audio is None
                     self.audio = self.getAudioMedia(media.index)
                     self.audio_index = media.index
+                    self._set_held(media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
                     if first:
                         self._emit(MediaReady(self.key))
+                    else:
+                        self._rewire()
+                    break
+                if media.status == pj.PJSUA_CALL_MEDIA_NONE and self.audio is not None:
+                    # No stream any more (the caller disabled audio with port 0): no RTP is
+                    # expected either. Both a=sendonly and a=inactive arrive as REMOTE_HOLD.
+                    self._set_held(True)
                     break
         except Exception:
             log.exception("onCallMediaState failed (call %s)", self.key)
+
+    def _set_held(self, held: bool) -> None:
+        if held == self.held:
+            return
+        self.held = held
+        # Leaving hold restarts the watchdog's clock: the caller's RTP resumes from now.
+        self.rx_changed = time.monotonic()
+        self.rx_packets = -1  # a rebuilt stream counts from 0 again
+        log.info("call %s: %s", self.key, "on hold" if held else "resumed")
+        self._emit(MediaHold(self.key, held, time.monotonic()))
+
+    def _rewire(self) -> None:
+        """The call's bridge port may have changed: connect running players, recorders and
+        bridged calls to it again."""
+        if self.audio is None:
+            return
+        for player in self.players.values():
+            with contextlib.suppress(Exception):
+                player.startTransmit(self.audio)
+        for recorder in self.recorders.values():
+            with contextlib.suppress(Exception):
+                self.audio.startTransmit(recorder)
+        for key in self.peers:
+            peer = self.ep._calls.get(key)
+            if peer is None or peer.ended or peer.audio is None:
+                continue
+            with contextlib.suppress(Exception):
+                self.audio.startTransmit(peer.audio)
+                peer.audio.startTransmit(self.audio)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         # RFC 2833 events and SIP INFO (application/dtmf-relay) both arrive here.
@@ -523,8 +573,8 @@ class SipEndpoint:
             return
         self._next_watch = now + 0.5
         for call in list(self._calls.values()):
-            if not call.confirmed or call.audio is None:
-                continue
+            if not call.confirmed or call.audio is None or call.held:
+                continue  # a held caller sends no RTP (sendonly/inactive): suspended
             try:
                 packets = call.getStreamStat(call.audio_index).rtcp.rxStat.pkt
             except Exception:  # noqa: BLE001 - no stream (yet)
@@ -675,6 +725,8 @@ class SipEndpoint:
             raise EndpointError(f"calls {a} and {b} need audio to be bridged")
         first.audio.startTransmit(second.audio)
         second.audio.startTransmit(first.audio)
+        first.peers.add(b)  # a hold/resume re-INVITE on either side connects them again
+        second.peers.add(a)
 
     def _rx_level(self, key: int) -> int:
         # The caller's level is the call port's *tx* level in pjsua2's terms (what the port

@@ -55,6 +55,17 @@ class DtmfDigit:
 
 
 @dataclass(frozen=True)
+class MediaHold:
+    """The caller put the call on hold (re-INVITE with a=sendonly or a=inactive: `held`) or
+    took it off hold (a=sendrecv). pjsua answers the re-INVITE 200 itself; the RTP watchdog is
+    suspended while held."""
+
+    key: int
+    held: bool
+    at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
 class PlaybackDone:
     """A prompt player reached the end of its file."""
 
@@ -74,5 +85,12 @@ class CallEnded:
 
 
 SipEvent = (
-    CallOffered | CallProgress | MediaReady | CallConfirmed | DtmfDigit | PlaybackDone | CallEnded
+    CallOffered
+    | CallProgress
+    | MediaReady
+    | CallConfirmed
+    | DtmfDigit
+    | MediaHold
+    | PlaybackDone
+    | CallEnded
 )

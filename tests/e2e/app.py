@@ -6,12 +6,15 @@ the tests skip them): `ready` with the port, then what each call did. On stdin i
 (answers with live pjsua2 Call objects and open channels) and `quit`.
 
 Numbers (E.164):
-  +15550100001 echo:   gather one key behind a short prompt, say it back, hang up
+  +15550100001 echo:   gather one key behind a short prompt, say it back, hang up (reports the
+               digits, how they came and the caller's holds/resumes)
   +15550100002 long:   a 6 s prompt; reports the caller hanging up in the middle of it
   +15550100003 hold:   a short greeting, then listen until the caller hangs up (20 s at most)
   +15550100004 record: record until '#' (4 s at most), report the file, hang up
   +15550100006 speech: record with a 1 s silence timeout, 3 s at most, report it, hang up
   +15550100007 slow:   the router takes 0.8 s (then `hold`); for callers who give up ringing
+  +15550100010 typeahead: a 1.8 s greeting, then gather one key behind a prompt; reports the
+               digits, whether the greeting was cut short and how long the gather took
   +15550100005 flow:   the real flow engine running tests/e2e/flows/ (sip/routing.py)
   +15550100008 recorded hold: consent prompt, record the caller's leg, a 6 s prompt, listen
   +15550100009 recorded hold, no consent prompt
@@ -44,7 +47,7 @@ from ivr.flow.fakes import FakeRecords, store_from_dict
 from ivr.speech import FakeTTS
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig
-from sip.events import DtmfDigit
+from sip.events import DtmfDigit, MediaHold
 from sip.routing import flow_router
 from sip.worker import CallHandler, CallRouter, InboundCall, SipWorker
 
@@ -90,8 +93,19 @@ def timings(channel: PjsuaChannel, call: InboundCall) -> dict[str, float | None]
 async def echo(channel: PjsuaChannel, call: InboundCall) -> None:
     result = await channel.gather(Prompt("Press a key."), max_digits=1, timeout=6.0)
     methods = [e.method for e in channel.events if isinstance(e, DtmfDigit)]
-    emit("gathered", call=call.sip_call_id, digits=result.digits, methods=methods)
+    holds = [e.held for e in channel.events if isinstance(e, MediaHold)]
+    emit("gathered", call=call.sip_call_id, digits=result.digits, methods=methods, holds=holds)
     await channel.say(f"You pressed {result.digits or 'nothing'}.")
+    await channel.hangup()
+
+
+async def typeahead(channel: PjsuaChannel, call: InboundCall) -> None:
+    greeting = await channel.say("x" * 30)  # FakeTTS: 1.8 s; keys now are type-ahead
+    started = time.monotonic()
+    result = await channel.gather(Prompt("Press a key."), max_digits=1, timeout=4.0)
+    emit("gathered", call=call.sip_call_id, digits=result.digits,
+         greeting_interrupted=greeting.interrupted,
+         gather_ms=round((time.monotonic() - started) * 1000))  # fmt: skip
     await channel.hangup()
 
 
@@ -182,6 +196,7 @@ HANDLERS: dict[str, CallHandler] = {
     "+15550100003": hold,
     "+15550100004": record,
     "+15550100006": record_speech,
+    "+15550100010": typeahead,
 }
 
 

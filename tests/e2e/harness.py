@@ -244,9 +244,11 @@ class Sipp:
         rtp_sink: int | None = None,
         transport: str = "u1",
         timeout: float = 12.0,
+        keys: dict[str, str] | None = None,
     ) -> RunningSipp:
         """Start sipp in the background. `hold_ms` is `-d` (the `<pause/>` in hold.xml),
-        `call_id` prefixes every Call-ID so the worker's events can be told apart."""
+        `call_id` prefixes every Call-ID so the worker's events can be told apart, `keys` are
+        extra `-key NAME VALUE` substitutions for the scenario."""
         self.runs += 1
         tag = f"{Path(scenario).stem}-{self.runs}"
         stat_file = self.workdir / f"{tag}.csv"
@@ -270,6 +272,8 @@ class Sipp:
             "-trace_msg", "-message_file", str(message_file),
             "-nostdin",
         ]  # fmt: skip
+        for name, value in (keys or {}).items():
+            command += ["-key", name, value]
         proc = subprocess.Popen(
             command,
             cwd=self.workdir,

@@ -18,7 +18,7 @@ ECHO, LONG, HOLD, RECORD, FLOW = (
     "+15550100004",
     "+15550100005",
 )
-SPEECH, SLOW = "+15550100006", "+15550100007"
+SPEECH, SLOW, TYPEAHEAD = "+15550100006", "+15550100007", "+15550100010"
 UNKNOWN = "+15559990000"
 PCMA = 8
 
@@ -74,6 +74,21 @@ def test_sip_info_digit_reaches_the_handler(worker: WorkerProcess, sipp: Sipp) -
     gathered = worker.wait_for(lambda e: e["event"] == "gathered" and e["call"].startswith("info"))
     assert gathered["digits"] == "7"
     assert gathered["methods"] == ["sip_info"]
+
+
+def test_digit_pressed_during_a_greeting_feeds_the_next_gather(
+    worker: WorkerProcess, sipp: Sipp
+) -> None:
+    """The caller presses 1 at 1 s, during the 1.8 s greeting (a `say`, not a gather)."""
+    result = sipp.run("dtmf_rfc2833.xml", service=TYPEAHEAD, call_id="typeahead")
+    assert result.returncode == 0, result.describe()
+    gathered = worker.wait_for(
+        lambda e: e["event"] == "gathered" and e["call"].startswith("typeahead")
+    )
+    assert gathered["digits"] == "1"
+    assert gathered["greeting_interrupted"] is False  # the say played out
+    assert gathered["gather_ms"] < 300  # answered from the type-ahead, no prompt, no wait
+    worker.wait_idle()
 
 
 def test_unknown_number_is_refused_404(worker: WorkerProcess, sipp: Sipp) -> None:

@@ -23,6 +23,7 @@ from sip.events import (
     CallEnded,
     CallProgress,
     DtmfDigit,
+    MediaHold,
     MediaReady,
     PlaybackDone,
     SipEvent,
@@ -176,10 +177,81 @@ async def test_a_key_interrupts_the_prompt(
     assert ("stop_player", 1) in endpoint.actions
 
 
-async def test_keys_before_the_gather_do_not_count(channel: PjsuaChannel) -> None:
+async def test_a_key_during_a_say_feeds_the_next_gather(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    """Type-ahead: the caller who knows the menu presses 1 during the greeting."""
+    endpoint.play_seconds = 0.3
+    press(channel, "1", after=0.05)
+    started = time.monotonic()
+    finished = await channel.say("Welcome to the store")
+    assert not finished.interrupted  # a say is not cut short by the key
+    assert time.monotonic() - started >= 0.25
+    started = time.monotonic()
+    result = await channel.gather(Prompt("Press 1 for sales"), max_digits=1, timeout=2)
+    assert result.digits == "1"
+    assert time.monotonic() - started < 0.1  # at once, and the menu prompt was not played
+    assert [a for a in endpoint.actions if a[0] == "play"] == [("play", 1)]
+
+
+async def test_partial_type_ahead_is_completed_by_later_keys(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
+    press(channel, "12")
+    await asyncio.sleep(0.05)
+    press(channel, "3#", after=0.05)
+    result = await channel.gather(Prompt("Your number"), max_digits=6, timeout=2)
+    assert result.digits == "123"
+    assert not [a for a in endpoint.actions if a[0] == "play"]  # the caller was already keying
+
+
+async def test_type_ahead_gap_counts_from_the_gather_start(channel: PjsuaChannel) -> None:
+    channel.deliver(DtmfDigit(KEY, "4", "rfc2833"))
+    await asyncio.sleep(0.3)  # older than the inter-digit timeout
+    press(channel, "5", after=0.1)
+    result = await channel.gather(None, max_digits=4, timeout=5, inter_digit_timeout=0.2)
+    assert result.digits == "45"
+
+
+async def test_type_ahead_keeps_the_last_16_keys(channel: PjsuaChannel) -> None:
+    for key in "0123456789" * 2:
+        channel.deliver(DtmfDigit(KEY, key, "rfc2833"))
+    result = await channel.gather(None, max_digits=32, timeout=0.05, inter_digit_timeout=0.05)
+    assert result.digits == "4567890123456789"
+
+
+async def test_a_gather_consumes_the_type_ahead(channel: PjsuaChannel) -> None:
+    press(channel, "12#9")
+    await asyncio.sleep(0.1)
+    assert (await channel.gather(None, max_digits=10, timeout=2)).digits == "12"
+    result = await channel.gather(None, timeout=0.05)  # the 9 past the terminator is gone
+    assert result.timed_out
+
+
+async def test_a_prompt_without_barge_in_drops_the_type_ahead(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint
+) -> None:
     channel.deliver(DtmfDigit(KEY, "9", "rfc2833"))
+    press(channel, "2", after=0.15)  # after the 0.05 s prompt
+    result = await channel.gather(Prompt("Listen first"), barge_in=False, timeout=2)
+    assert result.digits == "2"
+    assert ("play", 1) in endpoint.actions
+
+
+async def test_the_pound_ending_a_recording_is_not_type_ahead(channel: PjsuaChannel) -> None:
+    press(channel, "#", after=0.2)
+    await channel.record(max_seconds=5, silence_timeout=5, beep=False)
     result = await channel.gather(None, timeout=0.05)
     assert result.timed_out
+
+
+async def test_hold_and_resume_are_tracked(channel: PjsuaChannel) -> None:
+    channel.deliver(MediaHold(KEY, True, 0.0))
+    assert channel.on_hold
+    channel.deliver(MediaHold(KEY, False, 0.0))
+    assert not channel.on_hold
+    press(channel, "7", after=0.02)  # digits after the resume reach a gather as before
+    assert (await channel.gather(None, timeout=2)).digits == "7"
 
 
 async def test_hang_up_mid_prompt_raises_then_every_call_raises(
