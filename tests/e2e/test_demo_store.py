@@ -161,6 +161,18 @@ class SseClient:
         self._stop = True
 
 
+def recorded_calls(
+    api: str, headers: dict[str, str], timeout: float = 15, **params: object
+) -> list[dict[str, object]]:
+    """The calls the call writer has recorded with these filters, waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        calls = httpx.get(f"{api}/calls", params=params, headers=headers).json()["items"]
+        if calls or time.monotonic() > deadline:
+            return list(calls)
+        time.sleep(0.2)
+
+
 def test_a_customer_calls_the_demo_store_and_hears_their_status(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
@@ -204,13 +216,7 @@ def test_a_customer_calls_the_demo_store_and_hears_their_status(
     sse.close()
 
     # The call writer put it on the record: the call, its recording, the thread entry.
-    deadline = time.monotonic() + 15
-    calls: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not calls:
-        calls = httpx.get(
-            f"{api}/calls", params={"customer_id": customer_id}, headers=headers
-        ).json()["items"]
-        time.sleep(0.2)
+    calls = recorded_calls(api, headers, customer_id=customer_id)
     assert calls, "the call never reached the record"
     call = httpx.get(f"{api}/calls/{calls[0]['id']}", headers=headers).json()
     assert call["disposition"] == "handled_by_ivr"
@@ -239,15 +245,7 @@ def test_a_caller_who_hangs_up_during_the_greeting_gets_a_callback_owner(
     assert result.returncode == 0, result.describe()
     assert result.count("GenericCounter3") == 1  # it was answered, then the caller left
 
-    deadline = time.monotonic() + 15
-    calls: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not calls:
-        calls = httpx.get(
-            f"{api}/calls",
-            params={"customer_id": customer_id, "disposition": "abandoned"},
-            headers=admin,
-        ).json()["items"]
-        time.sleep(0.2)
+    calls = recorded_calls(api, admin, customer_id=customer_id, disposition="abandoned")
     every = httpx.get(f"{api}/calls", params={"customer_id": customer_id}, headers=admin)
     log = "\n".join(demo_server.lines[-30:])
     assert calls, f"the abandoned call never reached the record: {every.json()}\n{log}"
@@ -285,15 +283,7 @@ def test_advisor_busy_leads_to_a_voicemail_on_the_thread_and_a_callback(
     log = "\n".join(line for line in demo_server.lines[-60:] if "sip.channel" in line)
     assert result.returncode == 0, f"{result.describe()}\n{log}"
 
-    deadline = time.monotonic() + 15
-    calls: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not calls:
-        calls = httpx.get(
-            f"{api}/calls",
-            params={"customer_id": customer_id, "disposition": "voicemail"},
-            headers=admin,
-        ).json()["items"]
-        time.sleep(0.2)
+    calls = recorded_calls(api, admin, customer_id=customer_id, disposition="voicemail")
     every = httpx.get(f"{api}/calls", params={"customer_id": customer_id}, headers=admin)
     log = "\n".join(line for line in demo_server.lines if "sip.channel" not in line)
     assert calls, f"no voicemail call on the record: {every.json()}\n{log[-3000:]}"
