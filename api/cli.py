@@ -72,7 +72,6 @@ def prepare_demo(engine: Engine) -> DemoAccess:
 def serve(demo: bool, host: str | None, port: int | None, sip: bool) -> None:
     """Run Driveline on one box: call writer, SIP worker and API."""
     from api.app import create_app  # FastAPI is only needed by this command
-
     from ivr.cli_flows import load_or_exit
 
     settings = get_settings()

@@ -10,7 +10,10 @@ class BadPhoneNumber(ValueError):
 
 
 def to_e164(raw: str, region: str = "US") -> str:
-    """`(555) 201-0001`, `555.201.0001`, `+1 555 201 0001`, `sip:+15552010001@host` → `+15552010001`."""
+    """Any way a person, a DMS or a SIP header writes a number → E.164.
+
+    `(555) 201-0001`, `555.201.0001`, `+1 555 201 0001`, `sip:+15552010001@host` → `+15552010001`.
+    """
     text = (raw or "").strip()
     if text.lower().startswith(("sip:", "sips:", "tel:")):
         text = text.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]

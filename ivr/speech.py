@@ -44,7 +44,8 @@ class FakeTTS:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             self.rendered.append(text)
             frames = int(PHONE_RATE * max(0.2, 0.06 * len(text)))
-            samples = (int(8000 * math.sin(2 * math.pi * 440 * i / PHONE_RATE)) for i in range(frames))
+            step = 2 * math.pi * 440 / PHONE_RATE
+            samples = (int(8000 * math.sin(step * i)) for i in range(frames))
             with wave.open(str(path), "wb") as out:
                 out.setnchannels(1)
                 out.setsampwidth(2)
