@@ -89,8 +89,11 @@ async def run_worker(
 )
 def sip(bind: str | None, fake_tts: bool, reserve: int) -> None:
     """Run one SIP worker: answers calls to the stores' numbers and runs their flows."""
+    from sip.worker import parse_bind
+
     settings = get_settings()
-    host, _, port = (bind or settings.sip_bind).rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter("expected HOST:PORT", param_hint="--bind")
-    asyncio.run(run_worker(settings, host, int(port), fake_tts=fake_tts, reserve=reserve))
+    try:
+        host, port = parse_bind(bind or settings.sip_bind)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bind") from None
+    asyncio.run(run_worker(settings, host, port, fake_tts=fake_tts, reserve=reserve))

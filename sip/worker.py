@@ -12,28 +12,23 @@ The router is where the async work before answering goes (store for the DID, cus
 screen-pop event, greeting synthesis), so audio can start as soon as the call is answered.
 A surplus INVITE never reaches the router: pjsua answers it 486 Busy Here (see endpoint.py).
 
-`python -m sip.worker --bind 127.0.0.1:5080` runs a demo: it answers any number, plays a
-greeting tone (FakeTTS), gathers one digit, says it back and hangs up. Call it with
-`driveline dial sip:+15550100001@127.0.0.1:5080 --press 1 --save heard.wav`.
+`driveline sip` (sip/cli.py) runs a worker with the store flows behind `sip/lifecycle.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.flow.channel import CallerHungUp, Prompt
+from ivr.flow.channel import CallerHungUp
 from ivr.phone import try_e164
-from ivr.speech import TTS, FakeTTS
+from ivr.speech import TTS
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig, EndpointError, SipEndpoint
 from sip.events import CallOffered, SipEvent
@@ -217,71 +212,9 @@ class SipWorker:
         return handler
 
 
-# --- demo: python -m sip.worker --------------------------------------------------------------
-
-
-async def demo_handler(channel: PjsuaChannel, call: InboundCall) -> None:
-    await channel.say("Thanks for calling Driveline. Press a key.")
-    result = await channel.gather(Prompt("Press any key now."), max_digits=1, timeout=8.0)
-    if result.digits:
-        await channel.say(f"You pressed {result.digits}.")
-    else:
-        await channel.say("Nothing pressed. Goodbye.")
-    await channel.hangup()
-
-
-async def demo_router(call: InboundCall) -> CallHandler | None:
-    return demo_handler
-
-
 def parse_bind(value: str) -> tuple[str, int]:
+    """`127.0.0.1:5060` → (`127.0.0.1`, 5060); ValueError for anything else."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
     return host, int(port)
-
-
-async def run_demo(bind: tuple[str, int], cache_dir: Path) -> None:
-    config = EndpointConfig(host=bind[0], port=bind[1])
-    worker = SipWorker(
-        config,
-        demo_router,
-        tts=FakeTTS(cache_dir / "tts"),
-        recordings_dir=cache_dir / "recordings",
-    )
-    await worker.start()
-    log.info("demo worker answering on %s:%d (Ctrl-C stops)", *worker.address)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await worker.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sip.worker", description=__doc__)
-    parser.add_argument("--bind", type=parse_bind, default=("127.0.0.1", 5080))
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(call)s %(message)s"
-    )
-    logging.getLogger().handlers[0].addFilter(_CallField())
-    with tempfile.TemporaryDirectory(prefix="driveline-sip-") as tmp:
-        asyncio.run(run_demo(args.bind, args.cache_dir or Path(tmp)))
-
-
-class _CallField(logging.Filter):
-    """Lines logged outside a call get `call=-`, so one format serves every line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "call"):
-            record.call = "-"
-        return True
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,7 @@ Numbers (E.164):
   +15550100007 slow:   the router takes 0.8 s (then `hold`); for callers who give up ringing
   +15550100010 typeahead: a 1.8 s greeting, then gather one key behind a prompt; reports the
                digits, whether the greeting was cut short and how long the gather took
-  +15550100005 flow:   the real flow engine running tests/e2e/flows/ (sip/routing.py)
+  +15550100005 flow:   the real flow engine running tests/e2e/flows/ (flow_router below)
   +15550100008 recorded hold: consent prompt, record the caller's leg, a 6 s prompt, listen
   +15550100009 recorded hold, no consent prompt
   xfer-P1[.P2...]-RING_MS: record the call, then a bridged transfer to sip:advisor@127.0.0.1:P
@@ -38,20 +38,50 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from ivr.flow import CallResult, FlowEngine, load_flows
 from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
 from ivr.flow.fakes import FakeRecords, store_from_dict
+from ivr.flow.records import Records
 from ivr.speech import FakeTTS
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig
 from sip.events import DtmfDigit, MediaHold
-from sip.routing import flow_router
 from sip.worker import CallHandler, CallRouter, InboundCall, SipWorker
 
 FLOWS = Path(__file__).resolve().parent / "flows"
+
+# A flow router without the product's call events (sip/lifecycle.py): FakeRecords, no Redis.
+ResultSink = Callable[[InboundCall, CallResult], Awaitable[None]]
+
+
+def flow_router(
+    engine: FlowEngine,
+    records: Records,
+    *,
+    flow: str = "main",
+    on_result: ResultSink | None = None,
+) -> CallRouter:
+    async def route(call: InboundCall) -> CallHandler | None:
+        if call.did is None:
+            return None
+        store = await records.store_for_did(call.did)
+        if store is None:
+            return None
+
+        async def run_flow(channel: PjsuaChannel, inbound: InboundCall) -> None:
+            result = await engine.run(channel, store=store, caller=inbound.caller, flow=flow)
+            channel.log.info("flow ended: %s", result.outcome.describe())
+            if on_result is not None:
+                await on_result(inbound, result)
+
+        return run_flow
+
+    return route
+
 FLOW_DID = "+15550100005"
 SLOW_DID = "+15550100007"
 
