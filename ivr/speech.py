@@ -10,6 +10,8 @@ import hashlib
 import math
 import struct
 import wave
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -52,3 +54,51 @@ class FakeTTS:
                 out.setframerate(PHONE_RATE)
                 out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
         return path
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """One stretch of recognized speech; times in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+    confidence: float  # 0..1 (faster-whisper: exp of the segment's average log-probability)
+
+
+Audio = Path | bytes  # a WAV/audio file, or raw 16-bit mono PCM at `sample_rate`
+
+
+class STT(Protocol):
+    """Speech to text. Blocking (CPU-bound): async callers run it in a thread or a service."""
+
+    name: str
+
+    def transcribe(
+        self, audio: Audio, *, sample_rate: int = PHONE_RATE, prompt: str | None = None
+    ) -> list[SpeechSegment]:
+        """Segments of `audio` in time order; `prompt` biases the vocabulary (store words)."""
+        ...
+
+
+class FakeSTT:
+    """Scripted recognizer: answers by file name (or for raw PCM, `pcm_text`); no model."""
+
+    name = "fake"
+
+    def __init__(self, script: Mapping[str, str] | None = None, pcm_text: str = "") -> None:
+        self.script = dict(script or {})
+        self.pcm_text = pcm_text
+        self.calls: list[tuple[Audio, str | None]] = []
+
+    def transcribe(
+        self, audio: Audio, *, sample_rate: int = PHONE_RATE, prompt: str | None = None
+    ) -> list[SpeechSegment]:
+        self.calls.append((audio, prompt))
+        if isinstance(audio, bytes):
+            text, seconds = self.pcm_text, len(audio) / (2 * sample_rate)
+        else:
+            text = self.script.get(audio.name, "")
+            with wave.open(str(audio), "rb") as wav:
+                seconds = wav.getnframes() / wav.getframerate()
+        return [SpeechSegment(0.0, seconds, text, 0.9)] if text else []

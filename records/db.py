@@ -59,6 +59,6 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to `revision`; `driveline serve` and the CLI call this at start."""
     command.upgrade(alembic_config(engine), revision)
