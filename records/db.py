@@ -14,6 +14,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Full-text search objects are dialect-specific and live in migration 0002 only (an FTS5 table and
+# its shadow tables on SQLite, a GIN expression index on PostgreSQL), not in the models.
+SEARCH_OBJECTS = "transcript_segments_fts"
+
+
+def in_models(name: str | None, _type: str, _parents: dict[str, str | None]) -> bool:
+    """Alembic `include_name` filter: schema comparison skips the migration-only search objects."""
+    return not (name or "").startswith(SEARCH_OBJECTS)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -87,6 +88,9 @@ class Store(Base):
     recording_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     custom_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Masked outbound calls: allowed destinations, rate limits, sticky callbacks, proactive
+    # pickup calls (records.outbound.OutboundPolicy; None = its defaults).
+    outbound: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     numbers: Mapped[list[StoreNumber]] = relationship(
         back_populates="store", cascade="all, delete-orphan", order_by="StoreNumber.id"
@@ -157,6 +161,7 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     store: Mapped[Store] = relationship()
     advisor: Mapped[User | None] = relationship()
@@ -320,6 +325,10 @@ class Transcript(Base):
 
 
 class TranscriptSegment(Base):
+    """One line of a call's transcript; times are seconds from the call start. Full-text search
+    over `text` is in migration 0002 only (SQLite FTS5 table kept by triggers, PostgreSQL GIN
+    index): both are dialect-specific; records/transcripts.py queries them."""
+
     __tablename__ = "transcript_segments"
     id: Mapped[int] = mapped_column(primary_key=True)
     transcript_id: Mapped[int] = mapped_column(
@@ -390,3 +399,25 @@ class CallbackTask(Base):
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     customer: Mapped[Customer | None] = relationship()
+
+
+# --- web pages (issue 6) ------------------------------------------------------------------------
+
+
+class WebSession(Base):
+    """A browser login: the cookie holds a random secret, the database only its sha256.
+
+    Logging out or an expiry ends it server-side (a stolen cookie dies with the session), and
+    each session carries its own CSRF secret for the forms it renders.
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    user: Mapped[User] = relationship()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from records.db import in_models, make_engine
 from records.models import Base
 
 config = context.config
@@ -13,7 +14,6 @@ def _engine():  # type: ignore[no-untyped-def]
     engine = config.attributes.get("engine")
     if engine is None:
         from ivr.config import get_settings
-        from records.db import make_engine
 
         engine = make_engine(get_settings().database_url)
     return engine
@@ -27,6 +27,7 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=in_models,
         )
         with context.begin_transaction():
             context.run_migrations()

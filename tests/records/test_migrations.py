@@ -6,13 +6,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, String
 
+from records.db import in_models
 from records.models import NAMING, Base
 
 
 def _diffs(engine: Engine, metadata: MetaData = Base.metadata) -> list[object]:
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True}
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": in_models,
+            },
         )
         return list(compare_metadata(context, metadata))
 
