@@ -36,7 +36,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from events.bus import STREAM, Event, EventBus
 from events.calls import (
+    CALL_ENDED,
     CALL_EVENTS,
+    CALL_STEP,
     CALLBACK_CREATED,
     NEEDS_CALLBACK,
     THREAD_UPDATED,
@@ -51,6 +53,7 @@ from events.calls import (
     ThreadUpdated,
     parse_call_event,
 )
+from events.streams import Entry, dead_letter, ensure_group, stream_entries
 from ivr.domain import Role, ThreadKind
 from ivr.flow.steps.voicemail import due_time
 from ivr.phone import try_e164
@@ -66,6 +69,14 @@ from records.models import (
     User,
     user_stores,
 )
+from transcription.jobs import STREAM as JOBS_STREAM
+from transcription.jobs import (
+    enqueue,
+    forget_prompts,
+    job_for,
+    remember_prompt,
+    remembered_prompts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +89,6 @@ MATCH_SLACK = timedelta(minutes=2)
 UNKNOWN = "unknown"
 
 Notice = tuple[int, str, dict[str, Any]]  # (store_id, event type, data), sent after the commit
-Entry = tuple[bytes, dict[bytes, bytes] | None]  # a stream entry; no fields once trimmed
 
 
 class CallWriter:
@@ -192,7 +202,7 @@ class CallWriter:
                 call_uuid=p.call_uuid,
             )
             notices.append((call.store_id, THREAD_UPDATED, update.model_dump(mode="json")))
-        if p.disposition in NEEDS_CALLBACK:
+        if p.disposition in NEEDS_CALLBACK and p.direction == "inbound":  # we called them
             task = self._ensure_callback(session, call, p)
             if task is not None:
                 made = CallbackCreated(
@@ -481,10 +491,32 @@ _HEADLINES = {
 
 
 def _summary(call: Call, p: CallEnded, advisor: str | None) -> str:
+    if p.direction == "outbound":
+        return _outbound_summary(call, p, advisor)
     text = f"{_HEADLINES[p.disposition]} from {call.from_number}, {_duration(p.duration_s)}"
     if p.disposition == Disposition.transferred and advisor:
         text += f", talked to {advisor}"
     return text
+
+
+_NOT_REACHED = {  # the last `outbound.*` step of a masked call (sip/outbound.py), in words
+    "outbound.advisor_no_answer": "the advisor did not answer",
+    "outbound.customer_busy": "busy",
+    "outbound.customer_no_answer": "no answer",
+    "outbound.expired": "no line was free",
+}
+
+
+def _outbound_summary(call: Call, p: CallEnded, advisor: str | None) -> str:
+    """The thread line of a masked call: `Outbound call by Ann Lee to +1..., 2m 05s`, or
+    `Attempted call by Ann Lee to +1...: busy`; without an advisor, `Automated call`."""
+    by = f" by {advisor}" if advisor else ""
+    if p.disposition in (Disposition.transferred, Disposition.handled_by_ivr):
+        kind = "Outbound call" if advisor else "Automated call"
+        return f"{kind}{by} to {call.to_number}, {_duration(p.duration_s)}"
+    reason = next((_NOT_REACHED[s] for s in reversed(p.flow_path) if s in _NOT_REACHED), "")
+    kind = "Attempted call" if advisor else "Attempted automated call"
+    return f"{kind}{by} to {call.to_number}" + (f": {reason}" if reason else "")
 
 
 def _callback_reason(call: Call, p: CallEnded) -> str:
@@ -531,8 +563,10 @@ class CallWriterConsumer:
         claim_idle_ms: int = 60_000,
         claim_every_s: float = 30.0,
         region: str = "US",
+        jobs_stream: str = JOBS_STREAM,
     ) -> None:
         self.writer = CallWriter(engine, region=region)
+        self.jobs_stream = jobs_stream  # where transcription jobs go
         self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=30)
         self.owns_bus = bus is None
         self.bus = bus or EventBus(redis_url)
@@ -572,11 +606,7 @@ class CallWriterConsumer:
     def _ensure_group(self) -> None:
         # From id 0: events published before the writer ever ran (a fresh install whose
         # workers started first) are written too; re-applying old ones changes nothing.
-        try:
-            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self.redis, self.stream, self.group)
         self._group_ready = True
 
     def _claim(self) -> None:
@@ -608,13 +638,7 @@ class CallWriterConsumer:
             count=self.batch,
             block=block_ms,
         )
-        if not reply:
-            return []
-        # RESP2: [[stream, entries]]; RESP3: {stream: [entries]}
-        entries: list[Entry] = (
-            reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))[0]
-        )
-        return entries
+        return stream_entries(reply)
 
     def _handle(self, entries: list[Entry], *, redelivered: bool) -> int:
         for entry_id, fields in entries:
@@ -653,7 +677,25 @@ class CallWriterConsumer:
                 self.bus.publish(store_id, event_type, data)
             except redis.RedisError:
                 log.exception("could not publish %s for store %s", event_type, store_id)
+        self._hand_to_transcription(event)
         self._ack(entry_id)
+
+    def _hand_to_transcription(self, event: Event) -> None:
+        """After the commit: keep the IVR's lines of a call, and once it ended with recordings,
+        enqueue its one transcription job (transcription/jobs.py). A Redis error leaves the
+        entry pending; both steps are idempotent, so the re-read repeats them harmlessly."""
+        if event.type not in (CALL_STEP, CALL_ENDED):
+            return
+        payload = parse_call_event(event)
+        if isinstance(payload, CallStep):
+            if payload.said and not payload.said.startswith("[plays "):
+                remember_prompt(self.redis, payload.call_uuid, event.id, payload.at, payload.said)
+        elif isinstance(payload, CallEnded):
+            if payload.recordings:
+                prompts = remembered_prompts(self.redis, payload.call_uuid)
+                enqueue(self.redis, job_for(payload, prompts), stream=self.jobs_stream)
+            else:
+                forget_prompts(self.redis, payload.call_uuid)
 
     def _apply(self, event: Event, redelivered: bool) -> list[Notice]:
         try:
@@ -674,15 +716,15 @@ class CallWriterConsumer:
 
     def _dead_letter(self, entry_id: bytes, raw: bytes, error: str) -> None:
         """Keep the entry for a person to look at, then ack it so later calls get written."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(
-            self.dead_letter_stream,
-            {"event": raw, "error": error[:500], "entry": entry_id, "consumer": self.consumer_name},
-            maxlen=10_000,
-            approximate=True,
+        dead_letter(
+            self.redis,
+            stream=self.stream,
+            group=self.group,
+            dead_letter_stream=self.dead_letter_stream,
+            entry_id=entry_id,
+            fields={"event": raw, "error": error[:500]},
+            consumer=self.consumer_name,
         )
-        pipe.xack(self.stream, self.group, entry_id)
-        pipe.execute()
 
 
 def run_call_writer(

@@ -1,1 +1,3 @@
-"""Job consumer, faster-whisper engine, segment merge, attach to the thread (later issue)."""
+"""Call transcription: the job queue (jobs.py), the worker that transcribes each leg with
+faster-whisper (worker.py, whisper.py), the merge into one speaker-labelled conversation
+(merge.py), and attaching the result to the call's thread (attach.py)."""

@@ -69,14 +69,21 @@ class WhisperSTT:
             source = pcm_to_whisper(audio, sample_rate)
         else:
             source = str(audio)  # decoded and resampled to 16 kHz by faster-whisper (PyAV)
+        return self.segments(source, prompt=prompt, vad_filter=self.vad_filter)
+
+    def segments(
+        self, source: str | np.ndarray, *, prompt: str | None, **options: object
+    ) -> list[SpeechSegment]:
+        """Run the model under its lock; `options` are faster-whisper's (the speech recognizer
+        cuts the window for short utterances)."""
         with self._lock:
             segments, _info = self.model.transcribe(
                 source,
                 language="en",
                 beam_size=self.beam_size,
-                vad_filter=self.vad_filter,
                 initial_prompt=prompt or None,
                 condition_on_previous_text=False,
+                **options,  # type: ignore[arg-type]
             )
             return [
                 SpeechSegment(

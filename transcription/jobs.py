@@ -1,0 +1,367 @@
+"""Transcription jobs on a Redis Stream consumer group, the same mechanism as the call writer.
+
+Why Streams and not rq/arq/celery: the call events already flow through a Redis Stream consumer
+group (records/call_writer.py), so there is one way to hand work between processes, one thing
+to operate, no extra dependency. A consumer group gives what a job library would: each job goes
+to one worker; a job stays pending until that worker XACKs it after the transcript is committed;
+a worker killed mid-job (SIGKILL, OOM, power) leaves it pending, and another worker (or the same
+one restarted) takes it over. Concretely:
+
+- Enqueue (`enqueue`): the call writer, after it committed `call.ended`, adds one job per call
+  that has recordings. A Lua script sets a per-call marker and XADDs in one step, so an event
+  applied twice (redelivery) enqueues once.
+- Run: `poll_once` first takes over jobs other consumers left pending longer than
+  `claim_idle_ms` (XAUTOCLAIM), then retries its own failed jobs whose backoff has passed, then
+  reads new ones. While a job runs, a heartbeat re-claims it (XCLAIM JUSTID, which does not
+  count as a delivery) so a long job is not mistaken for a dead worker's.
+- Retry: a failed job is not acked; its delivery count (XPENDING) is its attempt number, and it
+  is retried after `backoff(attempt)`. After `max_attempts` it goes to the dead-letter stream
+  and is acked, like the call writer's undecodable events.
+- Attaching is idempotent (records/transcripts.py replaces the call's one transcript), so a job
+  run twice (claimed while its first worker was only slow) costs CPU, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from events.calls import CallEnded, LegRole
+from events.streams import Entry, dead_letter, ensure_group, stream_entries
+
+log = logging.getLogger(__name__)
+
+STREAM = "driveline:jobs:transcribe"
+GROUP = "driveline:transcribers"
+DEAD_LETTER_STREAM = "driveline:jobs:transcribe:dead"
+QUEUED_KEY = "driveline:jobs:transcribe:queued:{call_uuid}"  # one job per call
+PROMPTS_KEY = "driveline:jobs:transcribe:prompts:{call_uuid}"  # the IVR's lines, by event id
+QUEUED_TTL_S = 30 * 86400
+PROMPTS_TTL_S = 2 * 86400
+STREAM_MAXLEN = 100_000
+
+# Set the marker and add the job atomically: either both happen or neither.
+_ENQUEUE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'job', ARGV[1])
+end
+return false
+"""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class JobRecording(_Model):
+    role: LegRole
+    kind: str = "leg"  # leg / voicemail
+    path: str  # relative to Settings.recordings_dir
+    duration_s: float
+    offset_s: float = Field(ge=0)  # when the recording started, seconds from the call start
+
+
+class JobPrompt(_Model):
+    offset_s: float
+    text: str
+
+
+class TranscribeJob(_Model):
+    """Everything the worker needs besides the audio files and the store's vocabulary."""
+
+    call_uuid: str
+    store_id: int
+    started_at: datetime
+    recordings: list[JobRecording]
+    prompts: list[JobPrompt] = Field(default_factory=list)
+
+    @property
+    def audio_s(self) -> float:
+        return sum(r.duration_s for r in self.recordings)
+
+
+def job_for(ended: CallEnded, prompts: Sequence[tuple[datetime, str]] = ()) -> TranscribeJob:
+    """The job for an ended call. A recording without a start time (an older worker) is taken
+    to have run until the hangup, which leg and voicemail recordings do."""
+    length = ended.duration_s
+    recordings = []
+    for r in ended.recordings:
+        if r.started_at is not None:
+            offset = (r.started_at - ended.started_at).total_seconds()
+        else:
+            offset = length - r.duration_s
+        recordings.append(
+            JobRecording(
+                role=r.leg_role,
+                kind=r.kind,
+                path=r.path,
+                duration_s=r.duration_s,
+                offset_s=round(max(0.0, offset), 3),
+            )
+        )
+    return TranscribeJob(
+        call_uuid=ended.call_uuid,
+        store_id=ended.store_id,
+        started_at=ended.started_at,
+        recordings=recordings,
+        prompts=[
+            JobPrompt(offset_s=round(max(0.0, (at - ended.started_at).total_seconds()), 3), text=t)
+            for at, t in sorted(prompts)
+        ],
+    )
+
+
+def remember_prompt(
+    client: redis.Redis, call_uuid: str, event_id: str, at: datetime, text: str
+) -> None:
+    """Keep an IVR line (from `call.step`) until the call's job is made; keyed by event id so a
+    redelivered step is kept once."""
+    key = PROMPTS_KEY.format(call_uuid=call_uuid)
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(key, event_id, json.dumps({"at": at.isoformat(), "text": text}))
+    pipe.expire(key, PROMPTS_TTL_S)
+    pipe.execute()
+
+
+def remembered_prompts(client: redis.Redis, call_uuid: str) -> list[tuple[datetime, str]]:
+    raw: dict[bytes, bytes] = client.hgetall(PROMPTS_KEY.format(call_uuid=call_uuid))  # type: ignore[assignment]
+    lines = [json.loads(v) for v in raw.values()]
+    return sorted((datetime.fromisoformat(x["at"]), x["text"]) for x in lines)
+
+
+def enqueue(
+    client: redis.Redis, job: TranscribeJob, *, stream: str = STREAM, force: bool = False
+) -> bytes | None:
+    """Add the call's job unless it was added before (`force`: again, e.g. a new model).
+    Returns the stream entry id, or None when it was already queued."""
+    key = QUEUED_KEY.format(call_uuid=job.call_uuid)
+    if force:
+        client.delete(key)
+    entry: bytes | None = client.eval(  # type: ignore[assignment]
+        _ENQUEUE, 2, key, stream, job.model_dump_json(), QUEUED_TTL_S, STREAM_MAXLEN
+    )
+    if entry:
+        forget_prompts(client, job.call_uuid)
+    return entry or None
+
+
+def forget_prompts(client: redis.Redis, call_uuid: str) -> None:
+    """The IVR's lines are in the job now (or the call had nothing to transcribe)."""
+    client.delete(PROMPTS_KEY.format(call_uuid=call_uuid))
+
+
+# --- the consumer -----------------------------------------------------------------------------
+
+
+class PermanentJobError(Exception):
+    """This job can never succeed (bad payload): dead-letter it now instead of retrying."""
+
+
+Handler = Callable[[TranscribeJob], None]
+
+
+def default_consumer_name() -> str:
+    return f"transcriber-{socket.gethostname()}-{os.getpid()}"
+
+
+class JobConsumer:
+    """Reads transcription jobs through the consumer group and runs `handler` on each.
+
+    `poll_once` handles at most one job and is what tests drive; `run_jobs` loops over it.
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        handler: Handler,
+        *,
+        consumer_name: str,
+        stream: str = STREAM,
+        group: str = GROUP,
+        dead_letter_stream: str = DEAD_LETTER_STREAM,
+        claim_idle_ms: int = 60_000,
+        max_attempts: int = 5,
+        backoff_s: float = 5.0,
+        max_backoff_s: float = 60.0,  # keep ≤ claim_idle: XAUTOCLAIM retries at that anyway
+    ) -> None:
+        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=30)
+        self.handler = handler
+        self.consumer_name = consumer_name
+        self.stream, self.group, self.dead_letter_stream = stream, group, dead_letter_stream
+        self.claim_idle_ms = claim_idle_ms
+        self.max_attempts = max_attempts
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self._group_ready = False
+        self.done = 0  # jobs completed by this consumer (for the bench and logs)
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def reset(self) -> None:
+        """After a Redis error: check the group again before the next read."""
+        self._group_ready = False
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1, 2, ...)."""
+        return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+
+    def poll_once(self, block_ms: int = 1000) -> bool:
+        """Run one job if one is due: taken over, a retry, or new. Returns whether one ran."""
+        if not self._group_ready:
+            self._ensure_group()
+        claimed = self._claim()
+        if claimed:
+            return self._handle(claimed[0])
+        due = self._due_retry()
+        if due is not None:
+            return self._handle(due)
+        reply: Any = self.redis.xreadgroup(
+            self.group, self.consumer_name, {self.stream: ">"}, count=1, block=block_ms
+        )
+        entries = stream_entries(reply)
+        return self._handle((entries[0], 1)) if entries else False
+
+    def _ensure_group(self) -> None:
+        ensure_group(self.redis, self.stream, self.group)
+        self._group_ready = True
+
+    def _claim(self) -> list[tuple[Entry, int]]:
+        """One job a dead (or stuck) worker left pending, now ours; with its attempt number."""
+        reply: Any = self.redis.xautoclaim(
+            self.stream, self.group, self.consumer_name, self.claim_idle_ms, "0-0", count=1
+        )
+        entries: list[Entry] = [e for e in reply[1] if e[1] is not None] if reply else []
+        for entry_id in reply[2] if reply and len(reply) > 2 else []:
+            log.warning("job %s was trimmed from the stream while pending", entry_id)
+        if not entries:
+            return []
+        log.info("took over job %s from a worker that stopped", entries[0][0])
+        return [(entries[0], self._attempt(entries[0][0]))]
+
+    def _attempt(self, entry_id: bytes) -> int:
+        info: Any = self.redis.xpending_range(
+            self.stream, self.group, min=entry_id, max=entry_id, count=1
+        )
+        return int(info[0]["times_delivered"]) if info else 1
+
+    def _due_retry(self) -> tuple[Entry, int] | None:
+        """Our own failed job whose backoff has passed (claimed again: a new delivery)."""
+        pending: Any = self.redis.xpending_range(
+            self.stream, self.group, min="-", max="+", count=50, consumername=self.consumer_name
+        )
+        for item in pending:
+            attempts = int(item["times_delivered"])
+            wait_ms = int(self.backoff(attempts) * 1000)
+            if int(item["time_since_delivered"]) < wait_ms:
+                continue
+            got: Any = self.redis.xclaim(
+                self.stream, self.group, self.consumer_name, wait_ms, [item["message_id"]]
+            )
+            if got and got[0][1] is not None:
+                return got[0], attempts + 1
+        return None
+
+    def _handle(self, item: tuple[Entry, int]) -> bool:
+        (entry_id, fields), attempt = item
+        raw = (fields or {}).get(b"job")
+        if raw is None:
+            self._ack(entry_id)
+            return False
+        if attempt > self.max_attempts:
+            self._dead_letter(entry_id, raw, f"gave up after {attempt - 1} attempts")
+            return False
+        try:
+            job = TranscribeJob.model_validate_json(raw)
+        except ValidationError as exc:
+            self._dead_letter(entry_id, raw, f"bad job: {exc.errors()[0]['msg']}")
+            return False
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(entry_id, stop), daemon=True)
+        beat.start()
+        try:
+            self.handler(job)
+        except PermanentJobError as exc:
+            self._dead_letter(entry_id, raw, str(exc))
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure: retried, then dead-lettered
+            if attempt >= self.max_attempts:
+                log.exception("job %s (call %s) failed for good", entry_id, job.call_uuid)
+                self._dead_letter(entry_id, raw, f"{type(exc).__name__}: {exc}"[:500])
+            else:
+                log.warning(
+                    "job %s (call %s) attempt %d failed: %s; retry in %.0fs",
+                    entry_id,
+                    job.call_uuid,
+                    attempt,
+                    exc,
+                    self.backoff(attempt),
+                )
+            return True
+        finally:
+            stop.set()
+            beat.join()
+        self._ack(entry_id)
+        self.done += 1
+        return True
+
+    def _heartbeat(self, entry_id: bytes, stop: threading.Event) -> None:
+        """Keep a running job's idle time low, so nobody takes it over while we work."""
+        every = max(0.05, self.claim_idle_ms / 4000)
+        while not stop.wait(every):
+            try:
+                self.redis.xclaim(
+                    self.stream, self.group, self.consumer_name, 0, [entry_id], justid=True
+                )
+            except redis.RedisError as exc:
+                log.warning("heartbeat for job %s: %s", entry_id, exc)
+
+    def _ack(self, entry_id: bytes) -> None:
+        self.redis.xack(self.stream, self.group, entry_id)
+
+    def _dead_letter(self, entry_id: bytes, raw: bytes, error: str) -> None:
+        """Keep the job for a person to look at (and re-queue), then ack it."""
+        log.error("job %s dead-lettered: %s", entry_id, error)
+        dead_letter(
+            self.redis,
+            stream=self.stream,
+            group=self.group,
+            dead_letter_stream=self.dead_letter_stream,
+            entry_id=entry_id,
+            fields={"job": raw, "error": error[:500]},
+            consumer=self.consumer_name,
+        )
+
+
+def run_jobs(consumer: JobConsumer, stop_event: threading.Event, block_ms: int = 1000) -> None:
+    """Run jobs until `stop_event` is set; Redis being down is waited out with backoff."""
+    backoff = 0.5
+    try:
+        while not stop_event.is_set():
+            try:
+                consumer.poll_once(block_ms=block_ms)
+                backoff = 0.5
+            except redis.RedisError as exc:
+                log.warning("transcriber: %s; retrying in %.1fs", exc, backoff)
+                consumer.reset()
+                stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+    finally:
+        consumer.close()
+
+
+def pending_jobs(client: redis.Redis, stream: str = STREAM, group: str = GROUP) -> int:
+    """Jobs read but not acked (running, or waiting for a retry)."""
+    try:
+        info: Any = client.xpending(stream, group)
+    except redis.ResponseError:  # no group yet
+        return 0
+    return int(info["pending"])
