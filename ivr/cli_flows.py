@@ -14,6 +14,7 @@ from ivr.flow import FlowEngine, FlowLoadError, FlowSet, load_flows
 from ivr.flow.fakes import FakeChannel
 from ivr.flow.records import Records
 from ivr.phone import BadPhoneNumber, to_e164
+from ivr.speech import STT
 
 FLOWS_DIR = click.option(
     "--flows-dir",
@@ -63,8 +64,9 @@ def check(directory: Path | None) -> None:
     "--input",
     "inputs",
     multiple=True,
-    help="What the caller does, in order: "
-    'digits (1, 4711#), words ("is my car ready"), silence, hangup.',
+    help="What the caller does, in order: digits (1, 4711#), words said "
+    '("is my car ready", or "say:one" for words that look like keys), wav:FILE (speech from a '
+    "WAV file, recognized by the local model), silence, hangup.",
 )
 @click.option("--did", default=None, help="Number dialed: picks the store.")
 @click.option("--store-id", type=int, default=1, show_default=True, help="Store, without --did.")
@@ -94,6 +96,9 @@ def run(
 
     settings = get_settings()
     flow_set = load_or_exit(flows_dir or settings.flows_dir)
+    for item in inputs:
+        if item.strip().lower().startswith("wav:") and not Path(item.strip()[4:]).is_file():
+            raise click.BadParameter(f"no such WAV file: {item.strip()[4:]}", param_hint="--input")
     if flow not in flow_set:
         raise click.UsageError(f"no flow named {flow!r} (have: {', '.join(flow_set.flows)})")
     try:
@@ -138,7 +143,9 @@ async def _run(
     store = await (records.store_for_did(did) if did else records.store(store_id))
     if store is None:
         raise click.ClickException(f"no store for {'DID ' + did if did else f'id {store_id}'}")
-    channel = FakeChannel(inputs, recordings_dir=str(get_settings().recordings_dir))
+    channel = FakeChannel(
+        inputs, recordings_dir=str(get_settings().recordings_dir), stt=_stt_for(inputs)
+    )
     fixed = at.replace(tzinfo=store.tz) if at else None
     result = await FlowEngine(flow_set, records).run(
         channel, store=store, caller=caller, flow=flow, clock=(lambda: fixed) if fixed else None
@@ -147,6 +154,16 @@ async def _run(
     if channel.remaining:
         left = ", ".join(str(i) for i in inputs[len(inputs) - len(channel.remaining) :])
         click.echo(f"(inputs not used: {left})")
+
+
+def _stt_for(inputs: list[str]) -> STT | None:
+    """The local recogniser, loaded only when some input is a WAV file (`wav:FILE`)."""
+    if not any(str(i).strip().lower().startswith("wav:") for i in inputs):
+        return None
+    from transcription.whisper import load_stt
+
+    settings = get_settings()
+    return load_stt(settings.stt_model_dir, settings.stt_threads)
 
 
 @flows.command("test")
@@ -168,8 +185,9 @@ def test(flows_dir: Path | None, pattern: str | None, show: bool) -> None:
     if not cases:
         raise click.ClickException(f"no test cases in {folder / 'tests'}")
     failed = 0
+    stt = _stt_for([str(i) for _, c in cases for i in c.get("inputs") or []])
     for file, case in cases:
-        result = asyncio.run(run_case(flow_set, file, case))
+        result = asyncio.run(run_case(flow_set, file, case, stt=stt))
         click.echo(f"{'PASS' if result.passed else 'FAIL'}  {Path(file).name}: {result.name}")
         if not result.passed:
             failed += 1

@@ -10,7 +10,7 @@ import hashlib
 import math
 import struct
 import wave
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -102,3 +102,11 @@ class FakeSTT:
             with wave.open(str(audio), "rb") as wav:
                 seconds = wav.getnframes() / wav.getframerate()
         return [SpeechSegment(0.0, seconds, text, 0.9)] if text else []
+
+
+def hint_prompt(hints: Sequence[str], vocabulary: str = "") -> str | None:
+    """A recogniser's initial prompt from a gather's phrases (and the store's words): Whisper
+    continues the prompt's style and words, so the menu's phrases become likelier."""
+    words = [h.strip() for h in hints if h.strip()]
+    text = " ".join(filter(None, [vocabulary.strip(), ", ".join(words) + "." if words else ""]))
+    return text or None

@@ -118,11 +118,15 @@ class CallChannel(Protocol):
         inter_digit_timeout: float = 3.0,
         speech: bool = False,
         barge_in: bool = True,
+        hints: Sequence[str] = (),
+        sensitive: bool = False,
     ) -> GatherResult:
         """Play `prompt` (a key or speech interrupts it when `barge_in`), then listen.
 
         Ends at `max_digits` digits, at the terminator, `inter_digit_timeout` after the last key,
-        at the end of an utterance when `speech` is on, or after `timeout` of silence.
+        at the end of an utterance when `speech` is on, or after `timeout` of silence. Keys win
+        over speech. `hints` are words to expect (the recogniser's prompt); `sensitive` keeps
+        what the caller keys or says out of the channel's own logs.
         """
         ...
 

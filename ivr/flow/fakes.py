@@ -6,11 +6,13 @@ channel, by `driveline flows run` against the real database.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from ivr.domain import (
     AdvisorInfo,
@@ -30,7 +32,9 @@ from ivr.flow.channel import (
     TransferResult,
     TransferStatus,
 )
+from ivr.flow.records import LastContact
 from ivr.phone import to_e164
+from ivr.speech import STT, hint_prompt
 
 # --- the caller's side: a script of inputs ----------------------------------------------------
 
@@ -45,13 +49,25 @@ class Silence:
     """The caller says nothing: the gather times out."""
 
 
-ScriptItem = Press | SpeechHeard | Silence | HungUp
+@dataclass(frozen=True)
+class SpokenAudio:
+    """The caller speaks a recording (a WAV file): the channel's recogniser transcribes it."""
+
+    path: str
+
+
+ScriptItem = Press | SpeechHeard | SpokenAudio | Silence | HungUp
 
 
 def parse_input(text: str) -> ScriptItem:
     """How tests and `--input` write what the caller does: `1`, `4711#`, `silence`, `hangup`,
-    anything else is speech."""
+    `wav:FILE` (speech from a WAV file), `say:TEXT` (speech, even `say:one`), anything else is
+    speech."""
     value = text.strip()
+    if value.lower().startswith("wav:"):
+        return SpokenAudio(value[4:].strip())
+    if value.lower().startswith("say:"):
+        return SpeechHeard(value[4:].strip())
     if re.fullmatch(r"[0-9*#]+", value):
         return Press(value)
     if value.lower() in ("silence", "timeout", ""):
@@ -64,8 +80,10 @@ def parse_input(text: str) -> ScriptItem:
 class FakeChannel:
     """A `CallChannel` that plays a scripted caller and remembers everything that happened.
 
-    Each gather takes the next script item (none left = silence). `record` takes the next item
-    only if it is speech (the message) or a hang-up. A pending hang-up wins over any other
+    Each gather takes the next script item (none left = silence); a `SpokenAudio` item is
+    transcribed by `stt` (a real recogniser: `driveline flows run --input wav:FILE`) with the
+    gather's hints as its prompt. `record` takes the next item only if it is speech (the
+    message) or a hang-up. A pending hang-up wins over any other
     channel call, which then raises `CallerHungUp`, like a caller hanging up mid-prompt.
     """
 
@@ -75,7 +93,9 @@ class FakeChannel:
         *,
         transfers: Mapping[str, str] | None = None,
         recordings_dir: str = "var/recordings",
+        stt: STT | None = None,
     ) -> None:
+        self.stt = stt
         self.script: list[ScriptItem] = [
             parse_input(item) if isinstance(item, str) else item for item in script
         ]
@@ -121,11 +141,15 @@ class FakeChannel:
         inter_digit_timeout: float = 3.0,
         speech: bool = False,
         barge_in: bool = True,
+        hints: Sequence[str] = (),
+        sensitive: bool = False,
     ) -> GatherResult:
         self._check()
         if prompt is not None:
             self.actions.append(("prompt", str(prompt)))
         item = self.script.pop(0) if self.script else Silence()
+        if isinstance(item, SpokenAudio):
+            item = SpeechHeard(await self._transcribe(item.path, hints))
         if isinstance(item, Press):
             digits = item.digits
             if terminator and terminator in digits:
@@ -134,6 +158,15 @@ class FakeChannel:
         if isinstance(item, SpeechHeard):
             return GatherResult(heard=item.text) if speech else GatherResult()
         return GatherResult()
+
+    async def _transcribe(self, path: str, hints: Sequence[str]) -> str:
+        if self.stt is None:
+            raise ValueError(f"cannot hear {path}: this channel has no recogniser")
+        stt, prompt = self.stt, hint_prompt(hints)
+        segments = await asyncio.to_thread(lambda: stt.transcribe(Path(path), prompt=prompt))
+        heard = " ".join(s.text for s in segments).strip()
+        self.actions.append(("heard", heard))
+        return heard
 
     async def record(
         self, *, max_seconds: float = 120.0, silence_timeout: float = 5.0, beep: bool = True
@@ -182,6 +215,8 @@ class FakeRecords:
     thread_entries: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    last_contacted: dict[str, str] = field(default_factory=dict)  # phone → username
+    sticky_mode: Literal["direct", "offer"] = "direct"
 
     async def store_for_did(self, did: str) -> StoreInfo | None:
         return next((s for s in self.stores if did in s.dids), None)
@@ -204,6 +239,11 @@ class FakeRecords:
             return [u for n in self.groups[name] for u in self.users if u.username == n]
         in_group = [u for u in self.users if name in u.groups]
         return in_group or (list(self.users) if name == "service" else [])
+
+    async def last_contact(self, store_id: int, phone_e164: str) -> LastContact | None:
+        username = self.last_contacted.get(phone_e164)
+        advisor = next((u for u in self.users if u.username == username), None)
+        return LastContact(advisor, self.sticky_mode) if advisor else None
 
     async def add_thread_entry(
         self,
@@ -311,6 +351,11 @@ class FakeRecords:
             users=users,
             groups={k: list(v) for k, v in (given.get("groups") or {}).items()},
             repair_orders=others,
+            # {phone: username}: who called that number within the sticky window
+            last_contacted={
+                str(k): advisor(v).username  # type: ignore[union-attr]
+                for k, v in (given.get("last_contacted") or {}).items()
+            },
         )
 
 

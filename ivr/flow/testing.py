@@ -20,6 +20,7 @@ from ivr.flow.fakes import FakeChannel, FakeRecords, local_time
 from ivr.flow.schema import FlowSet
 from ivr.flow.templates import clock, spoken_date
 from ivr.phone import to_e164
+from ivr.speech import STT
 
 CASE_KEYS = {"name", "flow", "given", "inputs", "expect"}
 EXPECT_KEYS = {
@@ -142,7 +143,19 @@ def _check(
     return failures
 
 
-async def run_case(flows: FlowSet, file: str, case: Mapping[str, Any]) -> CaseResult:
+def _input(item: Any, folder: Path) -> str:
+    """A case's input as `parse_input` reads it; `wav:` paths are relative to the test file."""
+    text = str(item)
+    if text.strip().lower().startswith("wav:"):
+        path = Path(text.strip()[4:].strip())
+        return f"wav:{path if path.is_absolute() else folder / path}"
+    return text
+
+
+async def run_case(
+    flows: FlowSet, file: str, case: Mapping[str, Any], *, stt: STT | None = None
+) -> CaseResult:
+    """One case; `stt` hears its `wav:FILE` inputs (none needed without them)."""
     name = str(case.get("name") or "(unnamed)")
     outcome = CaseResult(file, name)
     unknown = set(case) - CASE_KEYS
@@ -157,7 +170,9 @@ async def run_case(flows: FlowSet, file: str, case: Mapping[str, Any]) -> CaseRe
         now = local_time(given.get("now"), store) or datetime(2026, 1, 5, 10, tzinfo=store.tz)
         contacts = {u.username: u.contact for u in records.users}
         transfers = {contacts.get(k) or k: v for k, v in (given.get("transfers") or {}).items()}
-        channel = FakeChannel([str(i) for i in case.get("inputs") or []], transfers=transfers)
+        folder = Path(file).parent
+        inputs = [_input(i, folder) for i in case.get("inputs") or []]
+        channel = FakeChannel(inputs, transfers=transfers, stt=stt)
     except (KeyError, ValueError, TypeError) as exc:
         outcome.failures.append(f"bad given: {exc}")
         return outcome

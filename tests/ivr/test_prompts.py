@@ -62,8 +62,11 @@ async def test_no_opening_prompt_when_the_flow_starts_otherwise(tmp_path: Path) 
     flows = load_flows(
         write_flows(
             tmp_path / "f",
-            {"main.yaml": FLOWS.replace("start: greet", "start: menu").replace(
-                "otherwise: bye", "otherwise: greet")},
+            {
+                "main.yaml": FLOWS.replace("start: greet", "start: menu").replace(
+                    "otherwise: bye", "otherwise: greet"
+                )
+            },
         )
     )
     records = FakeRecords.from_dict(GIVEN)

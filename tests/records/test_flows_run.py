@@ -44,8 +44,19 @@ def test_unknown_caller_is_asked_for_the_ro_number(
 ) -> None:
     result = CliRunner().invoke(
         main,
-        ["flows", "run", "main", "--caller", "+15550299999", "--input", "1",
-         "--input", "500002#", "--now", WEDNESDAY_MORNING],
+        [
+            "flows",
+            "run",
+            "main",
+            "--caller",
+            "+15550299999",
+            "--input",
+            "1",
+            "--input",
+            "500002#",
+            "--now",
+            WEDNESDAY_MORNING,
+        ],
         env={"DRIVELINE_DATABASE_URL": db_url, "DRIVELINE_FLOWS_DIR": "flows"},
     )
     assert result.exit_code == 0, result.output

@@ -1,19 +1,25 @@
 """`gather`: prompt, then listen for a key, a spoken phrase, or a number ended by `#`.
 
 Two shapes. With `choices`, each choice (named after the step it leads to, or with its own
-`next`) has a DTMF key and/or phrases; the text the channel heard is matched to the phrases
-loosely (normalised words, then difflib), because recognisers mishear. With `input`, digits are
-collected into a variable and the step continues at `next`. Silence or no match repeats the
-prompt after `reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`).
+`next`) has a DTMF key and/or phrases; the channel listens for keys and speech at once and the
+text it heard is matched to the phrases loosely (`phrase_score`), because recognisers mishear:
+the best choice wins if it scores at least `threshold`. The phrases also go to the recogniser as
+`hints`, which bias it towards the menu's words. With `input`, digits are collected into a
+variable and the step continues at `next`. Silence or no match repeats the prompt after
+`reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`). What was heard and
+its score go into the call log.
+
+`sensitive: true` (card numbers, PINs): what the caller keys or says is never written to the
+call log, the `call.step` events or the worker's log; the engine and the channel both honour it.
 """
 
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rapidfuzz import fuzz
 
 from ivr.flow.channel import GatherResult, Prompt
 from ivr.flow.steps.base import Seconds, StepSpec
@@ -22,7 +28,7 @@ from ivr.flow.steps.set_vars import VarName
 if TYPE_CHECKING:
     from ivr.flow.engine import Call
 
-MATCH_THRESHOLD = 0.8  # difflib ratio a heard phrase needs; below it we ask again
+MATCH_THRESHOLD = 0.8  # score a heard phrase needs by default; below it we ask again
 
 _DIGIT_WORDS = {
     "zero": "0",
@@ -72,6 +78,8 @@ class Gather(StepSpec):
     reprompt: str | None = "Sorry, I didn't get that."
     otherwise: str | None = None
     barge_in: bool = True
+    threshold: float = Field(default=MATCH_THRESHOLD, gt=0.0, le=1.0)  # phrase score to accept
+    sensitive: bool = False  # never log what the caller keys or says here
 
     @model_validator(mode="after")
     def _one_shape(self) -> Gather:
@@ -106,37 +114,62 @@ def spoken_digits(text: str) -> str:
 
 
 def phrase_score(heard: str, phrase: str) -> float:
-    """1.0 when the phrase's words appear in what was heard, else the best difflib ratio
-    over windows of the same length (so "is my car reddy" still finds "is my car ready")."""
+    """0..1: how well `phrase` appears in what was heard.
+
+    1.0 when every word of the phrase was heard (rapidfuzz's token-set ratio, so extra words
+    and order do not matter: "um is my car ready yet"); otherwise the best rapidfuzz ratio of
+    the phrase against windows of the heard words about as long as the phrase (a partial ratio
+    that stays on word boundaries, so "is my car reddy" finds "is my car ready" while "car"
+    alone does not match "is my car ready").
+    """
     said, want = normalize(heard), normalize(phrase)
     if not said or not want:
         return 0.0
-    if f" {want} " in f" {said} ":
-        return 1.0
     words, size = said.split(), len(want.split())
-    windows = [" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))]
-    return max(SequenceMatcher(None, w, want).ratio() for w in [said, *windows])
+    if set(want.split()) <= set(words):
+        return fuzz.token_set_ratio(said, want) / 100
+    windows = {
+        " ".join(words[i : i + n])
+        for n in range(max(1, size - 1), size + 2)
+        for i in range(max(1, len(words) - n + 1))
+    }
+    return max(fuzz.ratio(w, want) for w in windows) / 100
 
 
-def match_choice(result: GatherResult, choices: dict[str, Choice]) -> str | None:
+def best_choice(heard: str, choices: dict[str, Choice]) -> tuple[str | None, float]:
+    """The choice whose phrases score best against `heard`, with that score (ties: first)."""
+    words = normalize(heard).split()
+    if len(words) == 1 and words[0] in _DIGIT_WORDS:  # "one" for "press 1"
+        key = _DIGIT_WORDS[words[0]]
+        named = next((n for n, c in choices.items() if c.dtmf == key), None)
+        if named:
+            return named, 1.0
+    best, best_score = None, 0.0
+    for name, choice in choices.items():
+        for phrase in choice.phrases:
+            score = phrase_score(heard, phrase)
+            if score > best_score:
+                best, best_score = name, score
+    return best, best_score
+
+
+def match_choice(
+    result: GatherResult, choices: dict[str, Choice], threshold: float = MATCH_THRESHOLD
+) -> str | None:
     """The name of the chosen choice, or None."""
     if result.digits:
         return next((n for n, c in choices.items() if c.dtmf == result.digits[:1]), None)
     if not result.heard:
         return None
-    words = normalize(result.heard).split()
-    if len(words) == 1 and words[0] in _DIGIT_WORDS:  # "one" for "press 1"
-        key = _DIGIT_WORDS[words[0]]
-        named = next((n for n, c in choices.items() if c.dtmf == key), None)
-        if named:
-            return named
-    best, best_score = None, MATCH_THRESHOLD
-    for name, choice in choices.items():
-        for phrase in choice.phrases:
-            score = phrase_score(result.heard, phrase)
-            if score > best_score or (score == 1.0 and best_score < 1.0):
-                best, best_score = name, score
-    return best
+    best, score = best_choice(result.heard, choices)
+    return best if score >= threshold else None
+
+
+def hints(spec: Gather) -> list[str]:
+    """Words the recogniser should expect here: the choices' phrases (spoken digits for input)."""
+    if spec.input is not None:
+        return ["one two three four five six seven eight nine zero"]
+    return [p for c in spec.choices.values() for p in c.phrases]
 
 
 def _options(spec: Gather) -> dict[str, Any]:
@@ -155,8 +188,13 @@ def _options(spec: Gather) -> dict[str, Any]:
 
 async def handle(spec: Gather, call: Call) -> str | None:
     options = _options(spec) | dict(
-        timeout=spec.timeout, inter_digit_timeout=spec.inter_digit_timeout, barge_in=spec.barge_in
+        timeout=spec.timeout,
+        inter_digit_timeout=spec.inter_digit_timeout,
+        barge_in=spec.barge_in,
+        sensitive=spec.sensitive,
     )
+    if options["speech"]:
+        options["hints"] = hints(spec)
     for attempt in range(1, spec.attempts + 1):
         if attempt > 1 and spec.reprompt:
             await call.say(call.render(spec.reprompt))
@@ -172,9 +210,16 @@ async def handle(spec: Gather, call: Call) -> str | None:
             if len(number) >= spec.input.min_digits:
                 call.vars[spec.input.into] = number
                 return None
-        else:
-            chosen = match_choice(result, spec.choices)
+            continue
+        chosen = match_choice(result, spec.choices, spec.threshold)
+        if result.heard and not spec.sensitive:
+            best, score = best_choice(result.heard, spec.choices)
             if chosen is not None:
-                return spec.choices[chosen].next or chosen
+                call.note(f"heard → {chosen} (score {score:.2f})")
+            else:
+                closest = f"closest {best} at {score:.2f}" if best else "nothing close"
+                call.note(f"no match ({closest}; needs {spec.threshold:.2f})")
+        if chosen is not None:
+            return spec.choices[chosen].next or chosen
     call.note(f"no usable answer after {spec.attempts} attempt(s)")
     return spec.otherwise

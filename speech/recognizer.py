@@ -1,0 +1,245 @@
+"""The speech-recognition service the SIP workers' speech gathers use, and their client.
+
+Why a service: a faster-whisper model costs ~100 MB and ~0.6 s to load, and a SIP worker must
+stay under 80 MB (DESIGN.md). So one process loads the model once and serves every worker.
+
+Why Redis request/reply (not a loopback HTTP service): every worker already talks to Redis, so
+there is no port, address or discovery to configure; several services (on several hosts) can
+pop the same list, which load-balances them with no extra code; a request a dead service never
+took simply times out on the worker's side. The protocol:
+
+    worker:   RPUSH driveline:stt:requests  <json header>\\n<16-bit PCM>
+              header = {id, rate, prompt, deadline (unix time)}
+    service:  BLPOP the list (then LPOP up to `batch` more that are already waiting),
+              transcribe each with the one loaded model, skip those past their deadline,
+              RPUSH driveline:stt:reply:<id> <json {text, confidence, seconds}>, EXPIRE 30 s
+    worker:   BLPOP driveline:stt:reply:<id> for `timeout` seconds
+
+The service also refreshes `driveline:stt:alive` (TTL 5 s) while it runs, so a worker whose
+service is down does not wait for its timeout: the client returns None at once ("no match",
+logged) and the caller can still use the keypad.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import redis
+import redis.asyncio as aioredis
+
+from ivr.speech import PHONE_RATE, STT, Audio, SpeechSegment
+
+if TYPE_CHECKING:  # the SIP worker imports this module for the client: no faster-whisper there
+    from transcription.whisper import WhisperSTT
+
+log = logging.getLogger(__name__)
+
+REQUESTS = "driveline:stt:requests"
+ALIVE = "driveline:stt:alive"
+REPLY_TTL = 30  # seconds a reply waits for a worker that gave up
+ALIVE_TTL = 5
+DEFAULT_TIMEOUT = 3.0  # seconds a worker waits for its transcript
+MAX_SECONDS = 15.0  # longest utterance accepted (the channel's VAD cuts at 8 s)
+MIN_WINDOW = 4  # seconds: Whisper's input window for an utterance is never shorter
+
+
+def reply_key(request_id: str) -> str:
+    return f"driveline:stt:reply:{request_id}"
+
+
+def encode_request(
+    request_id: str, pcm: bytes, rate: int, prompt: str | None, timeout: float
+) -> bytes:
+    header = {"id": request_id, "rate": rate, "prompt": prompt, "deadline": time.time() + timeout}
+    return json.dumps(header).encode() + b"\n" + pcm
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    rate: int
+    prompt: str | None
+    deadline: float
+    pcm: bytes
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Request:
+        head, _, pcm = raw.partition(b"\n")
+        data = json.loads(head)
+        return cls(
+            str(data["id"]), int(data["rate"]), data.get("prompt"), float(data["deadline"]), pcm
+        )
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+class RecognizerService:
+    """Pops requests, transcribes them with one loaded model, replies. `run` blocks until
+    `stop` is set; Redis trouble is logged and retried with backoff (the service never dies
+    because Redis restarted)."""
+
+    def __init__(self, redis_url: str, stt: STT, *, batch: int = 8) -> None:
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.stt = stt
+        self.batch = batch
+        self.stopping = threading.Event()
+        self.served = 0
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                self.redis.set(ALIVE, "1", ex=ALIVE_TTL)
+                popped = self.redis.blpop([REQUESTS], timeout=1)
+                if popped is None:
+                    continue
+                raws = [popped[1], *(self.redis.lpop(REQUESTS, self.batch - 1) or [])]
+                for raw in raws:
+                    self._serve(Request.decode(raw))
+                backoff = 0.5
+            except redis.RedisError as exc:
+                log.warning("speech service: %s; retrying in %.1fs", exc, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        try:
+            self.redis.delete(ALIVE)
+        except redis.RedisError:
+            pass
+        self.redis.close()
+
+    def _serve(self, request: Request) -> None:
+        if time.time() > request.deadline:
+            log.info("speech request %s expired before it was served", request.id)
+            return
+        seconds = len(request.pcm) / (2 * request.rate)
+        started = time.monotonic()
+        try:
+            pcm = request.pcm[: int(MAX_SECONDS * request.rate) * 2]
+            segments = self.stt.transcribe(pcm, sample_rate=request.rate, prompt=request.prompt)
+            text = " ".join(s.text for s in segments).strip()
+            confidence = min((s.confidence for s in segments), default=0.0)
+        except Exception:  # noqa: BLE001 - one bad request must not stop the service
+            log.exception("speech request %s failed", request.id)
+            text, confidence = "", 0.0
+        took = time.monotonic() - started
+        reply = json.dumps({"text": text, "confidence": confidence, "seconds": seconds})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(reply_key(request.id), reply)
+        pipe.expire(reply_key(request.id), REPLY_TTL)
+        pipe.execute()
+        self.served += 1
+        log.info("heard %r in %.2fs of audio (%.0f ms)", text, seconds, took * 1000)
+
+
+class UtteranceSTT:
+    """The loaded faster-whisper model tuned for one short, already endpointed utterance.
+
+    Whisper pads every input to a 30 s window, and the encoder's cost follows the window, not
+    the speech: for a 2 s answer that is most of the time. The utterance is at most 8 s (the
+    channel's VAD cuts it), so the window is cut to the utterance plus a second
+    (`chunk_length`), timestamps are skipped, and the VAD filter is off (the channel's VAD
+    already cut the utterance). Measured here: 4.0 s → 1.2 s for "is my car ready" on a
+    loaded machine, same text. The model and its lock are shared with a transcription worker
+    in the same process (`load_stt`).
+    """
+
+    name = "faster-whisper-utterance"
+
+    def __init__(self, whisper: WhisperSTT) -> None:
+        self.whisper = whisper
+
+    def transcribe(
+        self, audio: Audio, *, sample_rate: int = PHONE_RATE, prompt: str | None = None
+    ) -> list[SpeechSegment]:
+        from transcription.whisper import WHISPER_RATE, pcm_to_whisper
+
+        if not isinstance(audio, bytes):
+            return self.whisper.transcribe(audio, sample_rate=sample_rate, prompt=prompt)
+        samples = pcm_to_whisper(audio, sample_rate)
+        window = min(30, max(MIN_WINDOW, math.ceil(len(samples) / WHISPER_RATE) + 1))
+        return self.whisper.segments(
+            samples,
+            prompt=prompt,
+            vad_filter=False,
+            without_timestamps=True,
+            chunk_length=window,
+        )
+
+
+def endpointed_stt(model_dir: Path | None, threads: int) -> UtteranceSTT:
+    """The process's one model (see `load_stt`), set up for speech gathers."""
+    from transcription.whisper import load_stt
+
+    return UtteranceSTT(load_stt(model_dir, threads))
+
+
+class SpeechPart:
+    """The service as a `driveline serve` part (api/supervisor.py): a thread of this process."""
+
+    name = "speech"
+
+    def __init__(self, redis_url: str, model_dir: Path | None, threads: int) -> None:
+        self.redis_url, self.model_dir, self.threads = redis_url, model_dir, threads
+        self.service: RecognizerService | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.service = RecognizerService(
+            self.redis_url, endpointed_stt(self.model_dir, self.threads)
+        )
+        self._thread = threading.Thread(target=self.service.run, name="speech", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+# --- the worker's side -------------------------------------------------------------------------
+
+
+class SpeechClient:
+    """What a SIP worker's channel calls with an utterance. Never raises: no service, no
+    Redis or no reply in time all give None (the gather treats it as "no match")."""
+
+    def __init__(self, redis_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        self.timeout = timeout
+
+    async def recognize(
+        self, pcm: bytes, *, sample_rate: int = PHONE_RATE, prompt: str | None = None
+    ) -> SpeechSegment | None:
+        request_id = uuid.uuid4().hex
+        seconds = len(pcm) / (2 * sample_rate)
+        try:
+            if not await self.redis.exists(ALIVE):
+                log.warning("no speech service running: %.1fs of speech not recognized", seconds)
+                return None
+            raw = encode_request(request_id, pcm, sample_rate, prompt, self.timeout)
+            await self.redis.rpush(REQUESTS, raw)
+            popped = await self.redis.blpop([reply_key(request_id)], timeout=self.timeout)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("speech service unreachable (%s): speech not recognized", exc)
+            return None
+        if popped is None:
+            log.warning("speech service gave no answer in %.1fs", self.timeout)
+            return None
+        reply = json.loads(popped[1])
+        return SpeechSegment(0.0, seconds, reply["text"], float(reply["confidence"]))
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,90 @@
+"""Speech gathers on real calls: the caller says "is my car ready" (piper, 8 kHz μ-law RTP from
+a pcap sipp plays) and the flow takes the status branch; a key still works in a speech gather.
+
+The worker (tests/e2e/app.py, number +15550100011) sends each utterance to a real speech
+service (speech/recognizer.py with tiny.en) over the test's Redis database, as in production.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Sipp, WorkerProcess, require_tools, wav_to_ulaw, write_rtp_pcap
+
+SPEECH_DID = "+15550100011"
+
+
+@pytest.fixture(scope="module")
+def speech_service(redis_url: str) -> Iterator[None]:
+    from speech.recognizer import RecognizerService, endpointed_stt
+
+    service = RecognizerService(redis_url, endpointed_stt(None, 2))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        service.stopping.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def speech_worker(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, speech_service: None
+) -> Iterator[WorkerProcess]:
+    require_tools()
+    process = WorkerProcess(tmp_path_factory.mktemp("speech-worker"), "--redis", redis_url)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+@pytest.fixture(scope="module")
+def spoken_pcap() -> bytes:
+    """ "Is my car ready?" by piper, as 8 kHz μ-law RTP in a pcap (built once per session)."""
+    from speech.piper_tts import PiperTTS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tts = PiperTTS(Path(tmp))
+        import asyncio
+
+        wav = asyncio.run(tts.render("Is my car ready?"))
+        payload = wav_to_ulaw(wav)
+        pcap = write_rtp_pcap(Path(tmp) / "speech.pcap", payload, lead_silence=0.3)
+        return pcap.read_bytes()
+
+
+def _sipp(worker: WorkerProcess, tmp_path: Path) -> Sipp:
+    return Sipp(tmp_path, f"127.0.0.1:{worker.port}")
+
+
+def test_saying_is_my_car_ready_takes_the_status_branch(
+    speech_worker: WorkerProcess, spoken_pcap: bytes, tmp_path: Path
+) -> None:
+    (tmp_path / "speech.pcap").write_bytes(spoken_pcap)
+    sipp = _sipp(speech_worker, tmp_path)
+    result = sipp.run("speech_say.xml", service=SPEECH_DID, call_id="spoken", timeout=40.0)
+    assert result.returncode == 0, result.describe()
+    done = speech_worker.wait_for(
+        lambda e: e["event"] == "flow_result" and e["call"].startswith("spoken"), timeout=10
+    )
+    assert done["path"][:2] == ["main.menu", "main.status"], done
+    assert "Your car is ready." in done["said"]
+    assert any(n.startswith("heard → status") for n in done["notes"]), done["notes"]
+
+
+def test_a_key_still_works_in_a_speech_gather(speech_worker: WorkerProcess, tmp_path: Path) -> None:
+    sipp = _sipp(speech_worker, tmp_path)
+    result = sipp.run("speech_key.xml", service=SPEECH_DID, call_id="keyed", timeout=40.0)
+    assert result.returncode == 0, result.describe()
+    done = speech_worker.wait_for(
+        lambda e: e["event"] == "flow_result" and e["call"].startswith("keyed"), timeout=10
+    )
+    assert done["path"][:2] == ["main.menu", "main.status"], done
+    assert not any(n.startswith("heard") for n in done["notes"]), done["notes"]

@@ -1,0 +1,37 @@
+"""`driveline flows run --input wav:FILE`: a recording is recognized by the local model (real
+tiny.en) and routes the shipped main menu; the script shows what was heard and its score."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bench.speech_eval import DEFAULT_CACHE, render
+from ivr.cli_flows import _run, load_or_exit
+from ivr.flow.fakes import FakeRecords
+from tests.ivr.conftest import GIVEN
+
+
+async def test_a_wav_input_is_heard_and_routes_the_menu(capsys: pytest.CaptureFixture[str]) -> None:
+    clip = render("I want to pick up my car.", "piper", DEFAULT_CACHE)
+    records = FakeRecords.from_dict(GIVEN)
+    flows = load_or_exit(Path("flows"))
+    await _run(flows, records, "main", "+15552010001", [f"wav:{clip}", "1"], None, 1, True,
+               datetime(2026, 11, 25, 10, 0))  # fmt: skip
+    script = capsys.readouterr().out
+    assert "main.menu" in script and "CALLER: says" in script
+    assert "(heard → pickup (score 1.00))" in script, script
+    assert "pickup_confirm.ask_day" in script and "ENDS: hangup" in script
+
+
+async def test_a_missing_wav_is_refused_before_the_call() -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    result = CliRunner().invoke(
+        main, ["flows", "run", "main", "--caller", "5552010001", "--input", "wav:/nope.wav"]
+    )
+    assert result.exit_code == 2 and "no such WAV file: /nope.wav" in result.output
