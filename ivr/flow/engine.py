@@ -192,7 +192,9 @@ class Call:
         if prompt is not None:
             self._log("IVR", str(prompt))
         result = await self.channel.gather(prompt, **options)
-        if result.digits:
+        if options.get("sensitive") and (result.digits or result.heard):
+            self._log("CALLER", "answers (sensitive: not logged)")
+        elif result.digits:
             self._log("CALLER", f"presses {result.digits}")
         elif result.heard:
             self._log("CALLER", f'says "{result.heard}"')
