@@ -167,6 +167,8 @@ class CallRinging(CallEvent, ScreenPop):
     caller: Number | None = None  # E.164; None when withheld or unreadable
     caller_raw: Number = ""  # the From user as received, for display and the record
     sip_call_id: str | None = Field(default=None, max_length=300)
+    # The advisor who called this number lately (sticky callback: the call goes to them).
+    last_contacted: AdvisorRef | None = None
 
 
 class CallAnswered(CallEvent):
@@ -227,6 +229,8 @@ class RecordingInfo(_Model):
     duration_s: float = Field(ge=0)
     kind: Literal["leg", "voicemail"] = "leg"
     consent_played: bool = False
+    # When recording began: puts the leg's transcript on the call's clock (None: older worker).
+    started_at: AwareDatetime | None = None
 
 
 class CallbackInfo(_Model):

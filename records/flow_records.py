@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from events.bus import AsyncEventBus, EventBus
 from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo, ThreadKind
+from ivr.flow.records import LastContact
 from ivr.phone import try_e164
-from records import views
+from records import outbound, views
 from records.db import session_factory, transaction
 from records.models import CallbackTask, Customer, ThreadEntry
 
@@ -75,6 +76,9 @@ class SqlRecords:
 
     async def group(self, store_id: int, name: str) -> list[AdvisorInfo]:
         return await self._in_thread(self._read, views.load_group, store_id, name)
+
+    async def last_contact(self, store_id: int, phone_e164: str) -> LastContact | None:
+        return await self._in_thread(self._read, outbound.last_contact, store_id, phone_e164)
 
     # --- writes -------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from events.calls import ScreenPop
-from ivr.domain import CustomerInfo
+from events.calls import AdvisorRef, ScreenPop
+from ivr.domain import AdvisorInfo, CustomerInfo
 from records.views import load_customer_by_phone
 
 
@@ -46,3 +46,8 @@ def screen_pop_context(
         load_customer_by_phone(session, store_id, caller_e164, region) if caller_e164 else None
     )
     return screen_pop(customer).model_dump(mode="json")
+
+
+def advisor_ref(advisor: AdvisorInfo | None) -> AdvisorRef | None:
+    """An advisor as the screen-pop names them (`call.ringing`'s `last_contacted`)."""
+    return AdvisorRef.model_validate(advisor, from_attributes=True) if advisor else None

@@ -6,14 +6,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import redis
+from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from api.deps import MAX_ID, BusDep, DbId, ScopeDep, SessionDep, field_error, not_found, publish
+from api.deps import (
+    MAX_ID,
+    BusDep,
+    CurrentUser,
+    DbId,
+    ScopeDep,
+    SessionDep,
+    SettingsDep,
+    field_error,
+    not_found,
+    publish,
+)
 from api.paging import Limit, Offset, page
-from api.schemas import Id, In, Out, Page, ThreadEntryOut, UtcTime
+from api.schemas import Id, In, Out, Page, Phone, ThreadEntryOut, UtcTime
+from events.bus import EventBus
 from events.calls import THREAD_UPDATED, Disposition, ThreadUpdated
-from records import queries
+from records import outbound, queries
 from records.models import Call
 
 router = APIRouter(tags=["calls"])
@@ -59,6 +72,29 @@ class RecordingOut(Out):
 class CallDetailOut(CallOut):
     recordings: list[RecordingOut]
     entries: list[ThreadEntryOut] = Field(description="The call's thread entries.")
+    state: str | None = Field(
+        default=None,
+        description="Outbound calls: queued, calling_advisor, advisor_no_answer, "
+        "calling_customer, connected, customer_busy, customer_no_answer, ended, failed.",
+    )
+    state_detail: str | None = None
+
+
+class PlaceCallIn(In):
+    """Whom to call: a customer (their first number, or `phone`) or just a `phone`."""
+
+    customer_id: Id | None = None
+    phone: Phone | None = None
+    repair_order_id: Id | None = Field(default=None, description="What the call is about.")
+    store_id: Id | None = Field(
+        default=None, description="The calling store, when you have several and no customer."
+    )
+
+
+class PlacedCallOut(Out):
+    id: int = Field(description="The call's id: GET /calls/{id} for its state and record.")
+    call_uuid: str
+    state: str
 
 
 class LinkIn(In):
@@ -125,10 +161,26 @@ def unmatched_calls(
     return page(rows, CallOut, limit=limit, offset=offset)
 
 
-def _detail(session: SessionDep, call: Call) -> CallDetailOut:
+def _live_state(bus: EventBus, call: Call) -> dict[str, str] | None:
+    """An outbound call's latest progress from its worker (Redis), else from its record."""
+    if call.direction != "outbound":
+        return None
+    try:
+        live = outbound.read_state(bus.redis, call.call_uuid)
+    except redis.RedisError:
+        live = None
+    if call.disposition is not None and (live is None or live["state"] == "queued"):
+        return {"state": "ended", "detail": call.disposition}
+    return live
+
+
+def _detail(session: SessionDep, call: Call, bus: EventBus) -> CallDetailOut:
     summary = CallOut.model_validate(call)
+    live = _live_state(bus, call)
     return CallDetailOut(
         **summary.model_dump(),
+        state=live["state"] if live else None,
+        state_detail=(live["detail"] or None) if live else None,
         recordings=[
             RecordingOut.model_validate(r)
             for r in queries.call_recordings(session, call_id=call.id)
@@ -140,12 +192,62 @@ def _detail(session: SessionDep, call: Call) -> CallDetailOut:
 
 
 @router.get("/calls/{call_id}", response_model=CallDetailOut)
-def get_call(call_id: DbId, session: SessionDep, scope: ScopeDep) -> CallDetailOut:
-    """One call with its legs, recordings and thread entries."""
+def get_call(call_id: DbId, session: SessionDep, scope: ScopeDep, bus: BusDep) -> CallDetailOut:
+    """One call with its legs, recordings and thread entries (and an outbound call's state)."""
     call = queries.get_call(session, scope=scope, call_id=call_id)
     if call is None:
         raise not_found("call")
-    return _detail(session, call)
+    return _detail(session, call, bus)
+
+
+@router.post("/calls", response_model=PlacedCallOut, status_code=status.HTTP_202_ACCEPTED)
+def place_call(
+    body: PlaceCallIn,
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> PlacedCallOut:
+    """Masked click-to-call: your phone rings first, you hear whom you are calling, then the
+    customer's phone rings showing the store's number; the call is recorded onto the thread.
+
+    Refused before any call is placed: a do-not-call customer or a destination outside the
+    store's allowed patterns (403), too many calls in the last hour (429), no contact of yours
+    to ring (409). Progress comes as `call.outbound` events on the event stream.
+    """
+    try:
+        job = outbound.prepare_click_to_call(
+            session,
+            user=user,
+            store_ids=scope.store_ids,
+            customer_id=body.customer_id,
+            phone=body.phone,
+            repair_order_id=body.repair_order_id,
+            store_id=body.store_id,
+            region=settings.default_region,
+        )
+    except outbound.Refused as refused:
+        session.rollback()
+        if refused.status == 404:
+            raise not_found(refused.loc[-1].removesuffix("_id").replace("_", " ")) from None
+        raise field_error(refused.loc, refused.message, refused.status) from None
+    session.commit()
+    try:
+        outbound.enqueue(bus.redis, job)
+    except redis.RedisError:
+        call = session.get(Call, job.call_id)
+        if call is not None:
+            session.delete(call)
+            session.commit()
+        raise field_error(("body",), "no SIP worker can be reached (Redis is down)", 503) from None
+    publish(
+        bus,
+        job.store_id,
+        outbound.CALL_OUTBOUND,
+        {"call_uuid": job.call_uuid, "call_id": job.call_id, "state": "queued", "detail": ""},
+    )
+    return PlacedCallOut(id=job.call_id, call_uuid=job.call_uuid, state="queued")
 
 
 @router.post("/calls/{call_id}/link", response_model=CallDetailOut)
@@ -176,4 +278,4 @@ def link_call(
         if previous is not None and previous != customer.id:  # it left that thread
             gone = update.model_copy(update={"customer_id": previous})
             publish(bus, call.store_id, THREAD_UPDATED, gone.model_dump(mode="json"))
-    return _detail(session, call)
+    return _detail(session, call, bus)

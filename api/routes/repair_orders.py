@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from api.deps import (
     BusDep,
@@ -19,8 +21,10 @@ from api.deps import (
 from api.paging import NO_NUL
 from api.schemas import RepairOrderOut, StatusChangeIn, StatusChangeOut
 from events.bus import EventBus
-from records import queries
+from records import outbound, queries
 from records.models import RepairOrder, utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/repair-orders", tags=["repair orders"])
 
@@ -95,11 +99,28 @@ def change_status(
     )
     if not result.duplicate:
         publish_status_change(bus, result)
+        queue_pickup_call(session, bus, result)
     return StatusChangeOut(
         repair_order=RepairOrderOut.model_validate(result.repair_order),
         previous_status=result.previous_status,
         duplicate=result.duplicate,
     )
+
+
+def queue_pickup_call(session: Session, bus: EventBus, change: queries.StatusChange) -> None:
+    """Stores that opted in call the customer when the car is ready (records/outbound.py
+    decides: store open, not do-not-call, once per change); the webhook never fails for it."""
+    try:
+        job = outbound.prepare_pickup_call(
+            session, event=change.event, previous_status=change.previous_status
+        )
+        if job is None:
+            return
+        session.commit()
+        outbound.enqueue(bus.redis, job)
+    except Exception:  # noqa: BLE001 - the status change is saved; the call is a bonus
+        session.rollback()
+        log.exception("could not queue the pickup call for RO %s", change.repair_order.number)
 
 
 def publish_status_change(bus: EventBus, change: queries.StatusChange) -> None:

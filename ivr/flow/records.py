@@ -6,10 +6,20 @@ The SQL adapter (`records.flow_records.SqlRecords`) implements this for real cal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo
+
+
+@dataclass(frozen=True)
+class LastContact:
+    """Who called this customer lately, and how the store routes their call back: `direct`
+    (straight to that advisor) or `offer` (the caller chooses)."""
+
+    advisor: AdvisorInfo
+    mode: Literal["direct", "offer"] = "direct"
 
 
 class Records(Protocol):
@@ -28,6 +38,10 @@ class Records(Protocol):
 
     async def group(self, store_id: int, name: str) -> list[AdvisorInfo]:
         """Members of a ring group ("service" is every advisor of the store)."""
+
+    async def last_contact(self, store_id: int, phone_e164: str) -> LastContact | None:
+        """The advisor who last called this number (masked outbound call) within the store's
+        sticky-callback window: the `last_contacted_advisor` transfer target."""
 
     async def add_thread_entry(
         self,

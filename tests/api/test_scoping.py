@@ -41,7 +41,9 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 # Routes that carry no store-owned object, and why.
 NOT_STORE_SCOPED = {
     ("GET", "/healthz"): "public health check",
+    ("GET", "/metrics"): "deployment-wide figures, admins or the scrape token (test_metrics)",
     ("GET", "/api/v1/me"): "the caller's own user",
+    ("POST", "/api/v1/calls"): "scoped: tests/api/test_outbound.py (needs DIDs and phones)",
     ("GET", "/api/v1/users"): "admins only (test_auth)",
     ("POST", "/api/v1/users"): "admins only (test_auth)",
     ("GET", "/api/v1/users/{user_id}"): "admins only (test_auth)",
@@ -56,10 +58,12 @@ LIST_ROUTES = {
     ("GET", "/api/v1/stores"),
     ("GET", "/api/v1/calls"),
     ("GET", "/api/v1/unmatched-calls"),
+    ("GET", "/api/v1/search/transcripts"),  # tests/api/test_search.py: only your stores' calls
 }
 # Store-scoped streams, tested over real HTTP where they live.
 STREAM_ROUTES = {
     ("GET", "/api/v1/events"): "tests/api/test_events_stream.py: only your stores' events",
+    ("GET", "/api/v1/recordings/{recording_id}/audio"): "tests/recordings/test_serve.py",
 }
 
 

@@ -1,8 +1,10 @@
 """`transfer`: ring someone and bridge the caller; on no answer try the fallbacks in order.
 
-Targets: `assigned_advisor`, `user:USERNAME`, `group:NAME` (rings every member at once),
-or a number / SIP URI (`+15552010001`, `sip:desk@pbx.example`). When nobody answers the step
-goes to `otherwise` (else `next`). An answered transfer ends the flow: the call is bridged.
+Targets: `assigned_advisor`, `last_contacted_advisor` (the advisor who called this caller
+within the store's sticky-callback window), `user:USERNAME`, `group:NAME` (rings every member
+at once), or a number / SIP URI (`+15552010001`, `sip:desk@pbx.example`). When nobody
+answers the step goes to `otherwise` (else `next`). An answered transfer ends the flow: the
+call is bridged.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from ivr.flow.steps.base import Seconds, StepSpec
 if TYPE_CHECKING:
     from ivr.flow.engine import Call
 
-_TARGET = re.compile(r"^(assigned_advisor|user:[\w.@-]+|group:[\w.-]+|\+[1-9]\d{6,14}|sips?:\S+)$")
+_TARGET = re.compile(
+    r"^(assigned_advisor|last_contacted_advisor|user:[\w.@-]+|group:[\w.-]+|\+[1-9]\d{6,14}|sips?:\S+)$"
+)
 
 
 def _check_target(value: str) -> str:
     if not _TARGET.match(value):
         raise ValueError(
-            f"unknown target {value!r}: use assigned_advisor, user:NAME, group:NAME, "
+            f"unknown target {value!r}: use assigned_advisor, last_contacted_advisor, "
+            "user:NAME, group:NAME, "
             "+E164 or sip:URI"
         )
     return value
@@ -61,6 +66,10 @@ async def resolve(target: str, call: Call) -> tuple[str, dict[str, str]]:
     if target == "assigned_advisor":
         adv = call.advisor
         return ("assigned advisor", {adv.contact: adv.name} if adv and adv.contact else {})
+    if target == "last_contacted_advisor":
+        last = await call.records.last_contact(call.store.id, call.caller or "")
+        adv = last.advisor if last else None
+        return ("advisor who called", {adv.contact: adv.name} if adv and adv.contact else {})
     kind, _, name = target.partition(":")
     if kind == "user":
         user = await call.records.user(call.store.id, name)
