@@ -32,10 +32,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from ivr.flow.channel import (
     CallerHungUp,
@@ -46,7 +47,7 @@ from ivr.flow.channel import (
     TransferResult,
     TransferStatus,
 )
-from ivr.speech import TTS
+from ivr.speech import TTS, SpeechSegment, hint_prompt
 from sip.endpoint import CallGone, EndpointError, NoCapacity, SipEndpoint
 from sip.events import (
     CallConfirmed,
@@ -58,6 +59,7 @@ from sip.events import (
     PlaybackDone,
     SipEvent,
 )
+from sip.listen import Listener
 from sip.media import (
     DEFAULT_TONES_DIR,
     LegRecording,
@@ -79,6 +81,16 @@ TYPEAHEAD_MAX = 16  # digits kept from between gathers (type-ahead); older ones 
 
 BUSY_CODES = frozenset({486, 600, 603})  # busy here, busy everywhere, declined
 LEG_END_WAIT = 3.0  # seconds to wait for a cancelled or hung-up leg to report its end
+SPEECH_GRACE = 1.0  # seconds past the VAD's max utterance before a started utterance is cut
+
+
+class Recognizer(Protocol):
+    """Speech to text for a gather, out of process (speech/recognizer.py `SpeechClient`).
+    Returns None when it cannot (no service, timeout): the gather then heard nothing."""
+
+    async def recognize(
+        self, pcm: bytes, *, sample_rate: int = 8000, prompt: str | None = None
+    ) -> SpeechSegment | None: ...
 
 
 @dataclass
@@ -119,8 +131,17 @@ class PjsuaChannel:
         name: str = "",
         media_dir: Path | None = None,
         call_uuid: str | None = None,
+        roles: tuple[str, str] = ("caller", "advisor"),
+        recognizer: Recognizer | None = None,
     ) -> None:
+        """`roles` name this call's leg and a bridged leg in recordings; a masked outbound
+        call whose own leg is the advisor's passes ("advisor", "caller")."""
         self.endpoint = endpoint
+        self.own_role, self.bridged_role = roles
+        self.recognizer = recognizer  # speech gathers; None: DTMF only
+        self.vocabulary = ""  # store words (makes, models, names) added to the recogniser prompt
+        self.speech_ended_at: float | None = None  # monotonic end of the last utterance heard
+        self._sensitive = False  # a sensitive gather runs: keys are not logged
         self.key = key
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
@@ -157,7 +178,7 @@ class PjsuaChannel:
     def deliver(self, event: SipEvent) -> None:
         self.events.append(event)
         if isinstance(event, DtmfDigit):
-            self.log.info("DTMF %s (%s)", event.digit, event.method)
+            self.log.info("DTMF %s (%s)", "*" if self._sensitive else event.digit, event.method)
             self._digits.append(event.digit)
             self._digit_times.append(time.monotonic())
             if not self._collecting and len(self._digits) > TYPEAHEAD_MAX:
@@ -221,8 +242,18 @@ class PjsuaChannel:
         inter_digit_timeout: float = 3.0,
         speech: bool = False,
         barge_in: bool = True,
+        hints: Sequence[str] = (),
+        sensitive: bool = False,
     ) -> GatherResult:
-        """DTMF only for now: `speech` is accepted and ignored (no recogniser wired yet).
+        """Keys, and with `speech` (and a recogniser) the caller's voice, whichever comes first.
+
+        Speech: a media port hears the caller from the start of the prompt (sip/listen.py); the
+        start of speech stops the prompt like a key (barge-in), the end of the utterance (VAD
+        silence, or its longest length) sends it to the recogniser with `hints` as its prompt;
+        recognition already starts at the caller's first quarter second of silence (`Pause`),
+        so when the utterance does end there its transcript is ready sooner.
+        Keys still win: a key pressed while the caller speaks or while the recogniser works
+        ends the gather with the keys. A started utterance keeps the gather open past `timeout`.
 
         Type-ahead: keys pressed since the last gather or record (during a `say` before this
         gather, say; the last TYPEAHEAD_MAX of them) are this gather's first input, and any
@@ -233,6 +264,15 @@ class PjsuaChannel:
         """
         self._check()
         self._collecting = True
+        self._sensitive = sensitive
+        listener: Listener | None = None
+        if speech and self.recognizer is not None:
+            listener = Listener(self.endpoint, self.key, self._changed.set)
+            try:
+                await listener.attach()
+            except EndpointError as exc:
+                self.log.warning("cannot listen for speech (%s): keys only", exc)
+                listener = None
         try:
             return await self._gather(
                 prompt,
@@ -241,11 +281,16 @@ class PjsuaChannel:
                 timeout=timeout,
                 inter_digit_timeout=inter_digit_timeout,
                 barge_in=barge_in,
+                listener=listener,
+                hints=hints,
             )
         finally:
             self._collecting = False
+            self._sensitive = False
             self._digits.clear()
             self._digit_times.clear()
+            if listener is not None:
+                await listener.detach()
 
     async def _gather(
         self,
@@ -256,6 +301,8 @@ class PjsuaChannel:
         timeout: float,
         inter_digit_timeout: float,
         barge_in: bool,
+        listener: Listener | None = None,
+        hints: Sequence[str] = (),
     ) -> GatherResult:
         def complete() -> str | None:
             keyed = "".join(self._digits)
@@ -266,32 +313,95 @@ class PjsuaChannel:
             return None
 
         if self._digits:
-            self.log.info("type-ahead: %s", "".join(self._digits))
+            self.log.info("type-ahead: %s", "*" * len(self._digits) if self._sensitive
+                          else "".join(self._digits))  # fmt: skip
         has_prompt = prompt is not None and bool(prompt.file or prompt.text)
         if has_prompt and not barge_in:
             self._digits.clear()
             self._digit_times.clear()
         if prompt is not None and has_prompt and not self._digits:
             path = prompt.file or str(await self.tts.render(prompt.text))
-            await self._play(path, barge_in=barge_in)
+            await self._play(path, barge_in=barge_in, listener=listener)
             self._check()
             if not barge_in:
                 self._digits.clear()
                 self._digit_times.clear()
         started = time.monotonic()
+        speech_limit = listener.endpointer.max_frames * 0.02 + SPEECH_GRACE if listener else 0.0
 
         while True:
             self._check()
             done = complete()
             if done is not None:
                 return GatherResult(digits=done)
+            if listener is not None and listener.utterance is not None and not self._digits:
+                return await self._recognize(listener, hints, complete)
+            if listener is not None and listener.pause is not None:
+                self._guess(listener, listener.pause, hints)
             if self._digit_times:
                 # type-ahead keys are older than the gather: their gap counts from its start
                 deadline = max(self._digit_times[-1], started) + inter_digit_timeout
+            elif listener is not None and listener.started_at is not None:
+                # an utterance under way: its end (or the VAD's longest one) ends the gather
+                deadline = max(started + timeout, listener.started_at + speech_limit)
             else:
                 deadline = started + timeout
             if not await self._wait_change(deadline):
+                if listener is not None and not self._digits and listener.flush() is not None:
+                    return await self._recognize(listener, hints, complete)
                 return GatherResult(digits="".join(self._digits)[:max_digits])
+
+    def _guess(
+        self, listener: Listener, pcm: bytes, hints: Sequence[str]
+    ) -> asyncio.Future[object]:
+        """Recognition of `pcm`, started at most once per audio: at the caller's pause it runs
+        while the VAD waits out the silence, and serves the utterance if it ends there."""
+        if listener.guess is not None and listener.guess[0] == pcm:
+            return listener.guess[1]
+        if listener.guess is not None:
+            listener.guess[1].cancel()  # the caller spoke again: that guess is stale
+        assert self.recognizer is not None
+        task = asyncio.ensure_future(
+            self.recognizer.recognize(
+                pcm, sample_rate=8000, prompt=hint_prompt(hints, self.vocabulary)
+            )
+        )
+        listener.guess = (pcm, task)
+        return task
+
+    async def _recognize(
+        self, listener: Listener, hints: Sequence[str], complete: Callable[[], str | None]
+    ) -> GatherResult:
+        """The utterance's transcript (from the pause's guess when the audio is the same);
+        a key pressed meanwhile wins."""
+        assert listener.utterance is not None and self.recognizer is not None
+        self.speech_ended_at = time.monotonic()
+        pcm = listener.utterance.pcm
+        task = self._guess(listener, pcm, hints)
+        try:
+            while not task.done():
+                self._check()
+                done = complete()
+                if done is not None:
+                    self.log.info("keys during recognition win")
+                    return GatherResult(digits=done)
+                self._changed.clear()
+                changed = asyncio.ensure_future(self._changed.wait())
+                await asyncio.wait({task, changed}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+            segment = task.result()
+            assert segment is None or isinstance(segment, SpeechSegment)
+        finally:
+            if not task.done():
+                task.cancel()
+        took = (time.monotonic() - self.speech_ended_at) * 1000
+        if segment is None or not segment.text:
+            self.log.info("%.1fs of speech, nothing recognized (%.0f ms)", len(pcm) / 16000, took)
+            return GatherResult()
+        shown = "(sensitive)" if self._sensitive else repr(segment.text)
+        self.log.info("heard %s (confidence %.2f, %.0f ms after the end of speech)", shown,
+                      segment.confidence, took)  # fmt: skip
+        return GatherResult(heard=segment.text)
 
     async def record(
         self, *, max_seconds: float = 120.0, silence_timeout: float = 5.0, beep: bool = True
@@ -345,11 +455,21 @@ class PjsuaChannel:
         return Recording(path=str(path), duration=duration, hung_up=self.hung_up)
 
     async def transfer(
-        self, contacts: Sequence[str], *, ring_seconds: float = 20.0
+        self,
+        contacts: Sequence[str],
+        *,
+        ring_seconds: float = 20.0,
+        caller_id: str | None = None,
     ) -> TransferResult:
         """Ring `contacts` at once and bridge the first to answer; returns when that bridged
-        call ends (`answered`), or at once when nobody can be reached (see the module doc)."""
+        call ends (`answered`), or at once when nobody can be reached (see the module doc).
+        `caller_id` (a SIP URI) is the legs' From and P-Asserted-Identity: a masked call
+        shows the store's number, never the advisor's."""
         self._check()
+        masked: dict[str, object] = {}
+        if caller_id:
+            masked = {"from_uri": caller_id,
+                      "headers": {"P-Asserted-Identity": f"<{caller_id}>"}}  # fmt: skip
         uris: dict[str, str] = {}
         for contact in contacts:
             uri = self.endpoint.config.dial_uri(contact)
@@ -371,7 +491,9 @@ class PjsuaChannel:
                 leg = _Leg(contact, uri)
                 try:
                     leg.key = await self.endpoint.dial(
-                        uri, lambda event, leg=leg: self._deliver_leg(leg, event)
+                        uri,
+                        lambda event, leg=leg: self._deliver_leg(leg, event),
+                        **masked,  # type: ignore[arg-type]
                     )
                 except NoCapacity:
                     self.log.warning("transfer: no free call slot to ring %s", contact)
@@ -419,10 +541,11 @@ class PjsuaChannel:
             self.log.info("transfer: bridged with %s", bridged.contact)
             if self._recording_call:
                 with contextlib.suppress(EndpointError):
-                    await self._start_recorder(bridged.key, "advisor", "call", "advisor")
+                    role = self.bridged_role
+                    await self._start_recorder(bridged.key, role, "call", role)
             while not self.hung_up and not bridged.ended:
                 await self._wait_change(time.monotonic() + 3600)
-            who = "caller" if self.hung_up else "advisor"
+            who = self.own_role if self.hung_up else self.bridged_role
             self.log.info("transfer: bridged call ended by the %s", who)
             return TransferResult(TransferStatus.answered, contact=bridged.contact)
         finally:
@@ -444,7 +567,7 @@ class PjsuaChannel:
         if consent_prompt:
             await self.say(consent_prompt)
         try:
-            await self._start_recorder(self.key, "caller", "call", "caller")
+            await self._start_recorder(self.key, self.own_role, "call", self.own_role)
         except CallGone:
             raise CallerHungUp() from None
         self._recording_call = True
@@ -547,8 +670,10 @@ class PjsuaChannel:
             return False
         return True
 
-    async def _play(self, path: str, *, barge_in: bool) -> PromptFinished:
-        """Play a file to its end, the caller's first key (`barge_in`) or a hang-up."""
+    async def _play(
+        self, path: str, *, barge_in: bool, listener: Listener | None = None
+    ) -> PromptFinished:
+        """Play a file to its end, the caller's first key or speech (`barge_in`), or a hang-up."""
         length = wav_seconds(path)
         try:
             player = await self.endpoint.play(self.key, path)
@@ -561,7 +686,9 @@ class PjsuaChannel:
         keys_before = len(self._digits)
         try:
             while player not in self._finished_players and not self.hung_up:
-                if barge_in and len(self._digits) > keys_before:
+                if barge_in and (
+                    len(self._digits) > keys_before or (listener is not None and listener.started)
+                ):
                     interrupted = True
                     break
                 if not await self._wait_change(deadline):

@@ -1,7 +1,10 @@
 """`driveline sip`: one SIP worker process answering the stores' numbers.
 
 One process carries at most 4 calls (the pjsua2 wheel's cap), so a store group runs several of
-these behind Kamailio; `driveline serve` starts one for the single-box setup.
+these behind Kamailio (`driveline edge`); `driveline sip --workers N` supervises N of them on
+consecutive ports (sip/pool.py). SIGTERM drains: new calls get 503 (Kamailio tries another
+worker), active ones finish (up to `sip_drain_s`), then the worker exits. A worker first closes
+the calls a killed previous run of it left open (sip/journal.py).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 
 import click
@@ -25,6 +29,7 @@ async def run_worker(
 ) -> None:
     """Load flows, warm the voice, prerender static prompts, then answer until SIGTERM."""
     from events.bus import AsyncEventBus
+    from events.health import Heartbeat
     from ivr.cli_flows import load_or_exit
     from ivr.flow import FlowEngine
     from ivr.flow.prompts import static_prompts
@@ -32,10 +37,13 @@ async def run_worker(
     from records.db import make_engine
     from records.flow_records import SqlRecords
     from sip.endpoint import EndpointConfig
+    from sip.journal import CallJournal, journal_dir, recover
     from sip.lifecycle import CONSENT_PROMPT, CallLifecycle
+    from sip.outbound import OutboundRunner
     from sip.worker import SipWorker
     from speech.piper_tts import default_tts
     from speech.prerender import prerender
+    from speech.recognizer import SpeechClient
 
     flows = load_or_exit(settings.flows_dir, refusing="driveline sip")
     engine = make_engine(settings.database_url)
@@ -49,31 +57,77 @@ async def run_worker(
         await piper.warm()
         tts = piper
     prompts = await prerender(tts, [CONSENT_PROMPT, *static_prompts(flows)])
+    journal = CallJournal(journal_dir(settings.recordings_dir, worker_id(settings, port)))
+    recovered = await recover(journal, settings.recordings_dir, bus)
+    if recovered:
+        click.echo(f"closed {len(recovered)} call(s) left open by a previous run of this worker")
     lifecycle = CallLifecycle(
-        FlowEngine(flows, records), records, bus, tts, settings.recordings_dir
+        FlowEngine(flows, records), records, bus, tts, settings.recordings_dir, journal=journal
     )
+    recognizer = SpeechClient(settings.redis_url)  # `driveline speech` serves it
+    auth = None
+    if settings.trunk_username and settings.trunk_password:
+        auth = (settings.trunk_username, settings.trunk_password)
     worker = SipWorker(
-        EndpointConfig(host=host, port=port, outbound_reserve=reserve),
+        EndpointConfig(
+            host=host,
+            port=port,
+            outbound_reserve=reserve,
+            trunk_uri=settings.trunk_uri,
+            trunk_auth=auth,
+        ),
         lifecycle.route,
         on_call_end=lifecycle.finished,
         tts=tts,
         recordings_dir=settings.recordings_dir,
         region=settings.default_region,
+        recognizer=recognizer,
     )
     await worker.start()
-    stop = asyncio.Event()
+    runner = None  # masked outbound calls from the queue (records/outbound.py)
+    if settings.outbound_calls:
+        runner = OutboundRunner(
+            worker.endpoint,
+            bus,
+            settings.redis_url,
+            tts=tts,
+            recordings_dir=settings.recordings_dir,
+            records=records,
+            engine=lifecycle.engine,
+        )
+        await runner.start()
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    # SIGTERM (again and again: systemd and the pool may both send it) drains; a second Ctrl-C
+    # hangs up at once.
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, lambda: (hurry if stop.is_set() else stop).set())
     bound_host, bound_port = worker.address
+    heartbeat = Heartbeat(bus.redis, f"{socket.gethostname()}:{bound_port}")  # for /metrics
+    heartbeat.start()
     click.echo(f"{READY} {bound_host}:{bound_port} ({len(prompts)} prompts ready)")
     sys.stdout.flush()
     try:
         await stop.wait()
+        if runner is not None:
+            await runner.stop_taking()  # no new outbound calls; the ones up go on
+        drain = asyncio.ensure_future(worker.drain(settings.sip_drain_s))
+        hurried = asyncio.ensure_future(hurry.wait())
+        await asyncio.wait({drain, hurried}, return_when=asyncio.FIRST_COMPLETED)
+        hurried.cancel()
     finally:
+        if runner is not None:
+            await runner.stop()
         await worker.stop()
+        await heartbeat.stop()
         await bus.close()
+        await recognizer.close()
         engine.dispose()
+
+
+def worker_id(settings: Settings, port: int) -> str:
+    """The journal name of the worker on `port`: the same across its restarts."""
+    return f"{settings.sip_worker_id or socket.gethostname()}-{port}"
 
 
 @click.command("sip")
@@ -87,8 +141,15 @@ async def run_worker(
     help="Call slots kept free for transfer legs: with 1, a worker takes 3 callers and can "
     "always bridge one of them to an advisor.",
 )
-def sip(bind: str | None, fake_tts: bool, reserve: int) -> None:
-    """Run one SIP worker: answers calls to the stores' numbers and runs their flows."""
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Supervise this many worker processes on consecutive ports from --bind's, restarting "
+    "any that dies; default sip_workers (1: this process is the worker).",
+)
+def sip(bind: str | None, fake_tts: bool, reserve: int, workers: int | None) -> None:
+    """Run SIP workers: they answer calls to the stores' numbers and run their flows."""
     from sip.worker import parse_bind
 
     settings = get_settings()
@@ -96,4 +157,16 @@ def sip(bind: str | None, fake_tts: bool, reserve: int) -> None:
         host, port = parse_bind(bind or settings.sip_bind)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--bind") from None
+    count = workers or settings.sip_workers
+    if count > 1:
+        from api.supervisor import Supervisor
+        from sip.pool import WorkerPool
+
+        pool = WorkerPool(
+            host, port, count, fake_tts=fake_tts, reserve=reserve, drain_s=settings.sip_drain_s
+        )
+        supervisor = Supervisor()
+        supervisor.add(pool)
+        click.echo(f"sip workers: {', '.join(pool.addresses)}")
+        raise SystemExit(supervisor.run())
     asyncio.run(run_worker(settings, host, port, fake_tts=fake_tts, reserve=reserve))

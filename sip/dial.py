@@ -270,24 +270,64 @@ def summary(timeline: Timeline) -> list[str]:
 
 @click.command("dial")
 @click.argument("uri")
-@click.option("--from", "caller", default="driveline-dial", show_default=True,
-              help="The caller ID (user part of From), e.g. +15552010001.")
-@click.option("--press", "presses", multiple=True, metavar="DIGITS",
-              help="Digits to press when prompted; repeat for each prompt (--press 1 --press 2).")
-@click.option("--say", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A WAV (8 kHz mono best) to play into the call once, before the presses.")
-@click.option("--save", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save what the far end played to this WAV.")
-@click.option("--wait", type=float, default=10.0, show_default=True,
-              help="Seconds to stay on the line after the last action.")
-@click.option("--quiet", type=float, default=1.0, show_default=True,
-              help="Far-end silence after speech (seconds) that counts as a prompt's end.")
-@click.option("--gap", type=float, default=3.0, show_default=True,
-              help="Act after this many seconds when nothing was heard.")
-@click.option("--ring", type=float, default=30.0, show_default=True,
-              help="Give up (CANCEL) when not answered within this many seconds.")
-@click.option("--bind", default="127.0.0.1", show_default=True,
-              help="Local address for the dialler's SIP and RTP ports.")
+@click.option(
+    "--from",
+    "caller",
+    default="driveline-dial",
+    show_default=True,
+    help="The caller ID (user part of From), e.g. +15552010001.",
+)
+@click.option(
+    "--press",
+    "presses",
+    multiple=True,
+    metavar="DIGITS",
+    help="Digits to press when prompted; repeat for each prompt (--press 1 --press 2).",
+)
+@click.option(
+    "--say",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A WAV (8 kHz mono best) to play into the call once, before the presses.",
+)
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save what the far end played to this WAV.",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to stay on the line after the last action.",
+)
+@click.option(
+    "--quiet",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Far-end silence after speech (seconds) that counts as a prompt's end.",
+)
+@click.option(
+    "--gap",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Act after this many seconds when nothing was heard.",
+)
+@click.option(
+    "--ring",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Give up (CANCEL) when not answered within this many seconds.",
+)
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Local address for the dialler's SIP and RTP ports.",
+)
 def dial(
     uri: str,
     caller: str,

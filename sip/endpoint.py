@@ -89,6 +89,8 @@ class EndpointConfig:
     # or a bare host/URI (`sip:trunk.example:5060` → `sip:+1555...@trunk.example:5060`).
     # None: numbers cannot be dialled (no trunk), only SIP URIs.
     trunk_uri: str | None = None
+    # Digest credentials (username, password) answered to a 401/407 from the trunk.
+    trunk_auth: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
@@ -366,11 +368,13 @@ class SipEndpoint:
         sink: Callable[[SipEvent], None],
         *,
         headers: dict[str, str] | None = None,
+        from_uri: str | None = None,
     ) -> int:
         """Place an outbound call; returns its key. Its events (`CallProgress`, `MediaReady`,
-        `CallConfirmed`, `CallEnded`, ...) go to `sink` on the loop. Raises `NoCapacity` when
+        `CallConfirmed`, `CallEnded`, ...) go to `sink` on the loop. `from_uri` replaces our
+        own URI in From (a masked call shows the store's number). Raises `NoCapacity` when
         no slot is free and `EndpointError` when pjsua refuses the URI."""
-        return await self.submit(self._dial, uri, sink, headers or {})
+        return await self.submit(self._dial, uri, sink, headers or {}, from_uri)
 
     async def connect(self, a: int, b: int) -> None:
         """Join two calls' audio both ways in the conference bridge (a bridged transfer)."""
@@ -457,6 +461,11 @@ class SipEndpoint:
         acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
         if cfg.host not in ("", "0.0.0.0"):
             acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
+        if cfg.trunk_auth is not None:
+            username, password = cfg.trunk_auth
+            acc_cfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", username, 0, password)
+            )
         self._account = _Account(self)
         self._account.create(acc_cfg, True)
         log.info("SIP endpoint on %s:%d (udp%s)", cfg.host, port, "+tcp" if cfg.tcp else "")
@@ -698,7 +707,13 @@ class SipEndpoint:
         self._reap()
         return max(0, self.config.max_calls - len(self._calls))
 
-    def _dial(self, uri: str, sink: Callable[[SipEvent], None], headers: dict[str, str]) -> int:
+    def _dial(
+        self,
+        uri: str,
+        sink: Callable[[SipEvent], None],
+        headers: dict[str, str],
+        from_uri: str | None = None,
+    ) -> int:
         # Count before building anything: a Call beyond the wheel's slots aborts the process.
         if self._free_slots() <= 0:
             raise NoCapacity(f"no free call slot for {uri}")
@@ -710,6 +725,8 @@ class SipEndpoint:
             header = pj.SipHeader()
             header.hName, header.hValue = name, value
             prm.txOption.headers.append(header)
+        if from_uri:
+            prm.txOption.localUri = from_uri
         try:
             call.makeCall(uri, prm)
         except Exception as exc:

@@ -36,6 +36,7 @@ from events.calls import (
     disposition_for,
     publish_call_event_async,
 )
+from events.health import WORKER_STATS
 from ivr.domain import AdvisorInfo, CustomerInfo, StoreInfo
 from ivr.flow.channel import (
     GatherResult,
@@ -46,15 +47,20 @@ from ivr.flow.channel import (
 )
 from ivr.flow.engine import CallResult, FlowEngine, LogLine
 from ivr.flow.prompts import opening_prompts
-from ivr.flow.records import Records
+from ivr.flow.records import LastContact, Records
 from ivr.speech import TTS
-from records.screen_pop import screen_pop
+from records.screen_pop import advisor_ref, screen_pop
 from sip.channel import PjsuaChannel
+from sip.journal import CallJournal, JournalEntry
+from sip.media import LegRecording
 from sip.worker import CallHandler, InboundCall
 
 log = logging.getLogger(__name__)
 
 CONSENT_PROMPT = "This call may be recorded for quality and training."
+# A customer calling back an advisor who called them (records/outbound.py): the flow a
+# store's sticky mode runs instead of the entry flow, when the store's flows have it.
+STICKY_FLOWS = {"direct": "callback", "offer": "callback_offer"}
 _PRESSES = re.compile(r"^presses (?P<digits>[0-9*#]+)")
 _SAYS = re.compile(r'^says "(?P<heard>.*)"')
 
@@ -79,8 +85,29 @@ class _Call:
     answered_at: datetime | None = None
     result: CallResult | None = None
     consent_played: bool = False
+    flow: str = "main"  # the entry flow: the store's, or a sticky callback's (STICKY_FLOWS)
     # Events go out strictly in order: each publish waits for the one before it.
     tail: asyncio.Future[None] | None = None
+
+
+def recording_infos(
+    recordings: Sequence[LegRecording], recordings_dir: Path, *, consent_played: bool = False
+) -> list[RecordingInfo]:
+    """A call's finished recordings as `call.ended` carries them (paths relative to
+    `recordings_dir`); inbound calls and masked outbound calls (sip/outbound.py) alike."""
+    root = Path(recordings_dir).resolve()
+    return [
+        RecordingInfo(
+            leg_role="advisor" if r.role == "advisor" else "caller",
+            path=Path(r.path).resolve().relative_to(root).as_posix(),
+            sha256=r.sha256,
+            duration_s=r.duration_s,
+            kind="voicemail" if r.kind == "voicemail" else "leg",
+            consent_played=consent_played and r.kind != "voicemail",
+            started_at=r.started_at,
+        )
+        for r in recordings
+    ]
 
 
 class CallLifecycle:
@@ -95,8 +122,11 @@ class CallLifecycle:
         recordings_dir: Path,
         *,
         flow: str = "main",
+        journal: CallJournal | None = None,
     ) -> None:
+        """`journal` keeps each call on disk until its `call.ended` is out (sip/journal.py)."""
         self.engine = engine
+        self.journal = journal
         self.records = records
         self.bus = bus
         self.tts = tts
@@ -118,8 +148,12 @@ class CallLifecycle:
                 customer = await self.records.customer_by_phone(store.id, inbound.caller)
             except Exception:  # noqa: BLE001 - an unknown caller still gets served
                 log.exception("caller lookup failed for %s", inbound.caller)
-        call = _Call(inbound, store, customer)
+        last = await self._last_contact(store, inbound.caller)
+        call = _Call(inbound, store, customer, flow=self.flow)
+        if last is not None and STICKY_FLOWS[last.mode] in self.engine.flows:
+            call.flow = STICKY_FLOWS[last.mode]
         self.calls[inbound.call_uuid] = call
+        self._journal(call)
         pop = screen_pop(customer).model_dump()
         self._emit(
             call,
@@ -131,11 +165,22 @@ class CallLifecycle:
                 caller=inbound.caller,
                 caller_raw=inbound.caller_raw[:200],
                 sip_call_id=inbound.sip_call_id[:300],
+                last_contacted=advisor_ref(last.advisor if last else None),
                 **pop,
             ),
         )
         await self._prepare_greeting(call)
         return self.handle
+
+    async def _last_contact(self, store: StoreInfo, caller: str | None) -> LastContact | None:
+        """An advisor who called this customer lately (sticky callbacks), if any."""
+        if not caller:
+            return None
+        try:
+            return await self.records.last_contact(store.id, caller)
+        except Exception:  # noqa: BLE001 - the call still goes to the store's flow
+            log.exception("last-contact lookup failed for %s", caller)
+            return None
 
     async def _prepare_greeting(self, call: _Call) -> None:
         """Synthesize the opening prompts now, so audio starts the moment we answer.
@@ -150,7 +195,7 @@ class CallLifecycle:
                 store=call.store,
                 customer=call.customer,
                 caller=call.inbound.caller,
-                flow=self.flow,
+                flow=call.flow,
             )
             if texts:
                 await self.tts.render(texts[0])
@@ -172,12 +217,13 @@ class CallLifecycle:
         consent = CONSENT_PROMPT if call.store.recording_consent else None
         await channel.start_recording(consent_prompt=consent)
         call.consent_played = consent is not None
+        self._journal(call)
         reporting = _ReportingChannel(channel, self, call)
         call.result = await self.engine.run(
             reporting,
             store=call.store,
             caller=inbound.caller,
-            flow=self.flow,
+            flow=call.flow,
             customer=call.customer,
             on_log=lambda line: self._step(call, line),
         )
@@ -217,6 +263,7 @@ class CallLifecycle:
         else:
             outcome = None
         disposition = disposition_for(outcome, answered=answered)
+        WORKER_STATS.call_ended(disposition)
         ended = _now()
         self._emit(
             call,
@@ -241,24 +288,36 @@ class CallLifecycle:
                         ended_at=ended,
                     )
                 ],
-                recordings=[
-                    RecordingInfo(
-                        leg_role="advisor" if r.role == "advisor" else "caller",
-                        path=self._relative(r.path),
-                        sha256=r.sha256,
-                        duration_s=r.duration_s,
-                        kind="voicemail" if r.kind == "voicemail" else "leg",
-                        consent_played=call.consent_played and r.kind != "voicemail",
-                    )
-                    for r in recordings
-                ],
+                recordings=recording_infos(
+                    recordings, self.recordings_dir, consent_played=call.consent_played
+                ),
             ),
         )
         if call.tail is not None:
             await call.tail  # the record is out before the worker forgets the call
+        if self.journal is not None:
+            self.journal.remove(inbound.call_uuid)
 
-    def _relative(self, path: str) -> str:
-        return Path(path).resolve().relative_to(self.recordings_dir.resolve()).as_posix()
+    def _journal(self, call: _Call) -> None:
+        if self.journal is None:
+            return
+        inbound = call.inbound
+        try:
+            self.journal.write(
+                JournalEntry(
+                    call_uuid=inbound.call_uuid,
+                    store_id=call.store.id,
+                    did=inbound.did or inbound.did_raw[:200],
+                    caller=inbound.caller,
+                    caller_raw=inbound.caller_raw[:200],
+                    customer_id=call.customer.id if call.customer else None,
+                    started_at=call.started_at,
+                    answered_at=call.answered_at,
+                    consent_played=call.consent_played,
+                )
+            )
+        except OSError:  # a full disk must not drop the caller
+            log.exception("could not journal call %s", inbound.call_uuid)
 
     # --- publishing, in order ------------------------------------------------------------------
 

@@ -73,9 +73,7 @@ def _tone(seconds: float, freqs: tuple[float, ...], amplitude: int) -> bytes:
     count = int(RATE * seconds)
     share = amplitude / len(freqs)
     return b"".join(
-        struct.pack(
-            "<h", int(sum(share * math.sin(2 * math.pi * f * i / RATE) for f in freqs))
-        )
+        struct.pack("<h", int(sum(share * math.sin(2 * math.pi * f * i / RATE) for f in freqs)))
         for i in range(count)
     )
 

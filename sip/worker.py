@@ -26,10 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from events.health import WORKER_STATS
 from ivr.flow.channel import CallerHungUp
+from ivr.logs import call_id_var
 from ivr.phone import try_e164
 from ivr.speech import TTS
-from sip.channel import PjsuaChannel
+from sip.channel import PjsuaChannel, Recognizer
 from sip.endpoint import EndpointConfig, EndpointError, SipEndpoint
 from sip.events import CallOffered, SipEvent
 
@@ -107,12 +109,14 @@ class SipWorker:
         record_calls: bool = False,
         consent_prompt: str | None = None,
         on_call_end: CallEndHook | None = None,
+        recognizer: Recognizer | None = None,
     ) -> None:
         """`record_calls` records every answered call from the start (after `consent_prompt`);
         a worker serving stores with different consent settings leaves it off and has the
         handler call `channel.start_recording(consent_prompt=...)` itself. `media_dir` caches
         generated tones (ringback, beep)."""
         self.endpoint = SipEndpoint(config, self._on_event)
+        self.recognizer = recognizer  # speech gathers' recogniser (speech/recognizer.py client)
         self.router = router
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
@@ -125,6 +129,7 @@ class SipWorker:
         self.media_timeout = media_timeout
         self.channels: dict[int, PjsuaChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False  # set by drain(): new INVITEs get 503, so a proxy tries another
 
     @property
     def address(self) -> tuple[str, int]:
@@ -132,6 +137,14 @@ class SipWorker:
 
     async def start(self) -> None:
         await self.endpoint.start()
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new calls with 503 and wait up to `timeout` s for the active ones to end
+        (a rolling restart loses no caller); `stop()` then hangs up whatever is left."""
+        self.draining = True
+        if self._tasks:
+            log.info("draining: waiting for %d call(s), %.0f s at most", len(self._tasks), timeout)
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -151,6 +164,7 @@ class SipWorker:
                 call_uuid=inbound.call_uuid,
                 name=event.sip_call_id,
                 media_dir=self.media_dir,
+                recognizer=self.recognizer,
             )
             self.channels[event.key] = channel
             task = asyncio.get_running_loop().create_task(self._serve(channel, inbound))
@@ -162,6 +176,8 @@ class SipWorker:
             known.deliver(event)
 
     async def _serve(self, channel: PjsuaChannel, call: InboundCall) -> None:
+        call_id_var.set(call.call_uuid)  # this task's context: every log line of the call
+        WORKER_STATS.call_started()
         clog = channel.log
         clog.info("INVITE did=%s caller=%s from %s", call.did_raw, call.caller_raw, call.source)
         try:
@@ -170,6 +186,7 @@ class SipWorker:
                 return
             await self.endpoint.answer(call.key, 200)
             channel.answered_at = time.monotonic()
+            WORKER_STATS.answer_latency.observe(channel.answered_at - call.received_at)
             clog.info(
                 "answered %.1f ms after the INVITE", (channel.answered_at - call.received_at) * 1e3
             )
@@ -198,8 +215,15 @@ class SipWorker:
                     await self.on_call_end(channel, call)
                 except Exception:  # noqa: BLE001 - a failing hook must not take the worker down
                     clog.exception("on_call_end failed")
+            if channel.first_audio_at is not None and channel.answered_at is not None:
+                WORKER_STATS.prompt_latency.observe(channel.first_audio_at - channel.answered_at)
+            WORKER_STATS.call_finished()
 
     async def _route(self, channel: PjsuaChannel, call: InboundCall) -> CallHandler | None:
+        if self.draining:
+            channel.log.info("draining; 503")
+            await self.endpoint.hangup(call.key, 503)
+            return None
         try:
             handler = await asyncio.wait_for(self.router(call), self.route_timeout)
         except Exception:  # includes the timeout

@@ -21,6 +21,8 @@ Numbers (E.164):
   xfer-P1[.P2...]-RING_MS: record the call, then a bridged transfer to sip:advisor@127.0.0.1:P
                (each port P rung at once) ringing RING_MS; reports the result; when nobody
                answered, the fallback: says FALLBACK and hangs up
+  +15550100011 speech: the flow engine running SPEECH_FLOW (a spoken or keyed menu); needs
+               `--redis URL`, where a speech service (speech/recognizer.py) must run
   flowxfer-P:  the real flow engine running TRANSFER_FLOW (a transfer step ringing
                sip:advisor@127.0.0.1:P for 1.5 s, `otherwise` a goodbye), recorded
   anything else:       404
@@ -51,6 +53,7 @@ from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig
 from sip.events import DtmfDigit, MediaHold
 from sip.worker import CallHandler, CallRouter, InboundCall, SipWorker
+from speech.recognizer import SpeechClient
 
 FLOWS = Path(__file__).resolve().parent / "flows"
 
@@ -82,7 +85,35 @@ def flow_router(
 
     return route
 
+
 FLOW_DID = "+15550100005"
+SPEECH_DID = "+15550100011"
+SPEECH_FLOW = """
+name: main
+start: menu
+steps:
+  menu:
+    gather:
+      prompt: "For an update on your vehicle, say status or press 1."
+      choices:
+        status: {dtmf: "1", phrases: ["status", "is my car ready", "update"]}
+        pickup: {dtmf: "2", phrases: ["pick up", "pickup"]}
+        advisor: {dtmf: "0", phrases: ["advisor", "representative"]}
+      timeout: 8s
+      attempts: 1
+      otherwise: bye
+  status:
+    say: "Your car is ready."
+    next: bye
+  pickup:
+    say: "See you soon."
+    next: bye
+  advisor:
+    say: "One moment."
+    next: bye
+  bye:
+    hangup: "Goodbye."
+"""
 SLOW_DID = "+15550100007"
 
 GREETING = "Hello."
@@ -233,7 +264,7 @@ HANDLERS: dict[str, CallHandler] = {
 async def flow_done(call: InboundCall, result: CallResult) -> None:
     notes = [line.text for line in result.log if line.who == "SYSTEM"]
     emit("flow_result", call=call.sip_call_id, outcome=result.outcome.kind, said=result.said,
-         contact=result.outcome.contact, notes=notes)  # fmt: skip
+         contact=result.outcome.contact, notes=notes, path=result.path)  # fmt: skip
 
 
 def flow_transfer_handler(records: FakeRecords, scratch: Path, port: str) -> CallHandler:
@@ -251,6 +282,22 @@ def flow_transfer_handler(records: FakeRecords, scratch: Path, port: str) -> Cal
     return run
 
 
+def speech_flow_handler(records: FakeRecords, scratch: Path) -> CallHandler:
+    """SPEECH_FLOW on a real call: its menu listens for keys and speech at once."""
+    folder = scratch / "flows-speech"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.yaml").write_text(SPEECH_FLOW)
+    engine = FlowEngine(load_flows(folder), records)
+
+    async def run(channel: PjsuaChannel, call: InboundCall) -> None:
+        result = await engine.run(channel, store=records.stores[0], caller=call.caller)
+        await flow_done(call, result)
+        emit("speech_timing", call=call.sip_call_id, speech_ended_at=channel.speech_ended_at,
+             now=time.monotonic())  # fmt: skip
+
+    return run
+
+
 def make_router(tts: FakeTTS, scratch: Path) -> CallRouter:
     records = FakeRecords(stores=[store_from_dict({"name": "Hometown Motors", "dids": [FLOW_DID]})])
     flows = flow_router(FlowEngine(load_flows(FLOWS), records), records, on_result=flow_done)
@@ -262,6 +309,9 @@ def make_router(tts: FakeTTS, scratch: Path) -> CallRouter:
         if match := TRANSFER.match(call.did_raw):
             emit("offered", call=call.sip_call_id, did=call.did_raw, known=True)
             return transfer_handler(match[1].split("."), int(match[2]) / 1000)
+        if call.did == SPEECH_DID:
+            emit("offered", call=call.sip_call_id, did=call.did, known=True)
+            return speech_flow_handler(records, scratch)
         if call.did == SLOW_DID:
             await asyncio.sleep(0.8)
             emit("routed", call=call.sip_call_id)
@@ -296,8 +346,11 @@ async def call_ended(channel: PjsuaChannel, call: InboundCall) -> None:
     )
 
 
-async def main(directory: Path, rtp_timeout: float | None, outbound_reserve: int) -> None:
+async def main(
+    directory: Path, rtp_timeout: float | None, outbound_reserve: int, redis_url: str | None
+) -> None:
     tts = FakeTTS(directory / "tts")
+    recognizer = SpeechClient(redis_url, timeout=20.0) if redis_url else None
     config = EndpointConfig(
         host="127.0.0.1",
         port=0,
@@ -312,6 +365,7 @@ async def main(directory: Path, rtp_timeout: float | None, outbound_reserve: int
         recordings_dir=directory / "recordings",
         media_dir=directory / "tones",
         on_call_end=call_ended,
+        recognizer=recognizer,
     )
     await worker.start()
     loop = asyncio.get_running_loop()
@@ -341,6 +395,7 @@ if __name__ == "__main__":
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--rtp-timeout", type=float, default=None)
     parser.add_argument("--outbound-reserve", type=int, default=0)
+    parser.add_argument("--redis", default=None, help="Redis URL of a speech service.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    asyncio.run(main(args.dir, args.rtp_timeout, args.outbound_reserve))
+    asyncio.run(main(args.dir, args.rtp_timeout, args.outbound_reserve, args.redis))

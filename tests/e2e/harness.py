@@ -552,3 +552,42 @@ def wav_info(path: str | Path) -> tuple[float, int, str]:
         samples = array.array("h", wav.readframes(frames))
     peak = max((abs(s) for s in samples), default=0)
     return frames / 8000, peak, hashlib.sha256(raw).hexdigest()
+
+
+# --- caller audio: synthesized speech as an RTP pcap for sipp's play_pcap_audio ---------------
+
+PCMU = 0
+
+
+def wav_to_ulaw(wav_path: Path) -> bytes:
+    """Any WAV → raw 8 kHz μ-law bytes (sox), the payload of a PCMU call."""
+    done = subprocess.run(
+        ["sox", str(wav_path), "-t", "raw", "-r", "8000", "-c", "1", "-e", "mu-law", "-"],
+        check=True,
+        capture_output=True,
+    )
+    return done.stdout
+
+
+def write_rtp_pcap(
+    path: Path, payload: bytes, *, payload_type: int = PCMU, lead_silence: float = 0.0
+) -> Path:
+    """A libpcap file (Ethernet/IPv4/UDP/RTP, 20 ms packets of 160 bytes) that sipp's
+    `play_pcap_audio` replays, paced by the capture times. `lead_silence` seconds of μ-law
+    silence (0xFF) go first; a last short frame is padded with silence."""
+    silence = b"\xff" * int(8000 * lead_silence)
+    audio = silence + payload
+    audio += b"\xff" * (-len(audio) % 160)
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    ssrc = random.getrandbits(32)
+    for n, start in enumerate(range(0, len(audio), 160)):
+        rtp = struct.pack("!BBHII", 0x80, payload_type, n & 0xFFFF, n * 160, ssrc)
+        rtp += audio[start : start + 160]
+        udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp  # fmt: skip
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        seconds, micros = divmod(n * 20_000, 1_000_000)
+        out += struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame
+    path.write_bytes(bytes(out))
+    return path

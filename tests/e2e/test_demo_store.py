@@ -40,10 +40,10 @@ def _free_tcp_port() -> int:
 
 
 class DemoServer:
-    def __init__(self, workdir: Path, redis_url: str) -> None:
+    def __init__(self, workdir: Path, redis_url: str, db: int = 14) -> None:
         # A Redis database of its own, emptied: its call writer must not replay the events
         # other tests published on the shared stream.
-        redis_url = redis_url.rsplit("/", 1)[0] + "/14"
+        redis_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
         redis.Redis.from_url(redis_url).flushdb()
         self.http_port = _free_tcp_port()
         self.sip_port = free_udp_port()
@@ -103,9 +103,7 @@ class DemoServer:
 
 
 @pytest.fixture(scope="module")
-def demo_server(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str
-) -> Iterator[DemoServer]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[DemoServer]:
     require_tools()
     server = DemoServer(tmp_path_factory.mktemp("serve"), redis_url)
     try:
@@ -187,9 +185,7 @@ def test_a_customer_calls_the_demo_store_and_hears_their_status(
 
     (tmp_path / "sipp").mkdir()
     sipp = Sipp(tmp_path / "sipp", f"127.0.0.1:{demo_server.sip_port}")
-    result = sipp.run(
-        str(STATUS_CALL), service=DID, call_id="demo", caller=CALLER, timeout=70.0
-    )
+    result = sipp.run(str(STATUS_CALL), service=DID, call_id="demo", caller=CALLER, timeout=70.0)
     assert result.returncode == 0, result.describe()
     assert result.count("SuccessfulCall") == 1
 

@@ -1,0 +1,184 @@
+"""A worker's journal of its calls in progress, so a killed worker loses no call and no recording.
+
+A worker that is SIGKILLed (or loses power) never publishes `call.ended`: the call stays open in
+the record and its WAVs keep the unfinished headers pjsua writes until a recorder closes. So the
+lifecycle keeps one small JSON file per call while it is up:
+
+    <recordings_dir>/.journal/<worker>/<call-uuid>.json
+        written when the call rings (store known), again when answered; removed once its
+        `call.ended` is published
+
+and a worker starting on the same `<worker>` name (its SIP port, or `sip_worker_id`) first
+recovers what its previous life left: repairs the call's WAVs (`<call-uuid>-*.wav` in the call's
+date folder), publishes `call.ended` with disposition `failed` and those recordings (the call
+writer then closes the row and files the recordings), and removes the file. Each worker only
+touches its own folder: the others' calls are still live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from events.bus import AsyncEventBus
+from events.calls import (
+    CallEnded,
+    Disposition,
+    LegInfo,
+    RecordingInfo,
+    publish_call_event_async,
+)
+from sip.media import header_complete, repair_wav, sha256_file, wav_seconds
+
+log = logging.getLogger(__name__)
+
+
+class JournalEntry(BaseModel):
+    """What `call.ended` needs that the WAVs on disk do not say."""
+
+    call_uuid: str
+    store_id: int
+    did: str
+    caller: str | None = None
+    caller_raw: str = ""
+    customer_id: int | None = None
+    started_at: AwareDatetime
+    answered_at: AwareDatetime | None = None
+    consent_played: bool = False
+    flow_path: list[str] = []
+
+
+def journal_dir(recordings_dir: Path, worker: str) -> Path:
+    return Path(recordings_dir) / ".journal" / worker
+
+
+class CallJournal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def write(self, entry: JournalEntry) -> None:
+        """Atomically (re)write a call's entry: a crash mid-write leaves the old one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            out.write(entry.model_dump_json())
+        os.replace(tmp, self.directory / f"{entry.call_uuid}.json")
+
+    def remove(self, call_uuid: str) -> None:
+        (self.directory / f"{call_uuid}.json").unlink(missing_ok=True)
+
+    def leftovers(self) -> list[JournalEntry]:
+        """Entries of calls a previous run of this worker never ended (unreadable ones are
+        logged and dropped: a half-written temp file is never one of them)."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                found.append(JournalEntry.model_validate_json(path.read_text()))
+            except (OSError, ValidationError) as exc:
+                log.error("unreadable journal entry %s dropped: %s", path, exc)
+                path.unlink(missing_ok=True)
+        for tmp in self.directory.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        return found
+
+
+def call_recordings(recordings_dir: Path, entry: JournalEntry) -> list[RecordingInfo]:
+    """Repair and describe the WAVs of a call whose worker died (see media.recording_path)."""
+    root = Path(recordings_dir)
+    found: list[RecordingInfo] = []
+    days = {entry.started_at.astimezone(UTC) + timedelta(days=d) for d in (0, 1)}
+    for day in sorted(days):
+        folder = root / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+        for path in sorted(folder.glob(f"{entry.call_uuid}-*.wav")):
+            if not header_complete(path) and not repair_wav(path):
+                log.error("recording %s could not be repaired; left out of the record", path)
+                continue
+            suffix = path.stem[len(entry.call_uuid) + 1 :]
+            voicemail = suffix.startswith("voicemail")
+            try:
+                duration = wav_seconds(path)
+            except Exception:  # noqa: BLE001 - wave raises several kinds on a truncated file
+                log.exception("recording %s unreadable after repair", path)
+                continue
+            found.append(
+                RecordingInfo(
+                    leg_role="advisor" if suffix.startswith("advisor") else "caller",
+                    path=path.relative_to(root).as_posix(),
+                    sha256=sha256_file(path),
+                    duration_s=duration,
+                    kind="voicemail" if voicemail else "leg",
+                    consent_played=entry.consent_played and not voicemail,
+                    # The caller leg starts as the call is answered; others are not known.
+                    started_at=entry.answered_at if suffix.startswith("caller") else None,
+                )
+            )
+    return found
+
+
+def ended_event(entry: JournalEntry, recordings: list[RecordingInfo], at: datetime) -> CallEnded:
+    return CallEnded(
+        call_uuid=entry.call_uuid,
+        store_id=entry.store_id,
+        at=at,
+        disposition=Disposition.failed,  # our error: the worker died with the caller on
+        did=entry.did,
+        caller=entry.caller,
+        caller_raw=entry.caller_raw,
+        customer_id=entry.customer_id,
+        started_at=entry.started_at,
+        answered_at=entry.answered_at,
+        flow_path=entry.flow_path,
+        legs=[
+            LegInfo(
+                role="caller",
+                party=(entry.caller or entry.caller_raw or "unknown")[:200],
+                started_at=entry.started_at,
+                answered_at=entry.answered_at,
+                ended_at=at,
+            )
+        ],
+        recordings=recordings,
+    )
+
+
+async def recover(
+    journal: CallJournal, recordings_dir: Path, bus: AsyncEventBus
+) -> list[CallEnded]:
+    """Close every call a previous run of this worker left open; returns what was published.
+
+    An entry is removed only after its `call.ended` is out, so a Redis outage at start leaves it
+    for the next start instead of losing the call."""
+    published = []
+    for entry in journal.leftovers():
+        recordings = await asyncio.to_thread(call_recordings, recordings_dir, entry)
+        # The hangup time is unknown; the last write to its files is the best estimate.
+        at = max(
+            [entry.answered_at or entry.started_at]
+            + [_mtime(Path(recordings_dir) / r.path) for r in recordings]
+        )
+        ended = ended_event(entry, recordings, at)
+        try:
+            await publish_call_event_async(bus, ended)
+        except Exception:  # noqa: BLE001 - keep it for the next start
+            log.exception("could not publish call.ended for dropped call %s", entry.call_uuid)
+            continue
+        journal.remove(entry.call_uuid)
+        log.warning(
+            "recovered call %s dropped by a previous run: %d recording(s)",
+            entry.call_uuid,
+            len(recordings),
+        )
+        published.append(ended)
+    return published
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
