@@ -1,1 +1,1 @@
-"""Recording storage: paths, checksums, retention, range-request serving (later issue)."""
+"""Recording storage: paths, checksums, retention; `serve` streams them with range requests."""

@@ -11,7 +11,8 @@ who can see that store, as
 
 plus a `: ping` comment every 15 s so proxies keep the connection open. Authentication is the
 usual bearer token, or `?token=` because a browser's `EventSource` cannot set headers; prefer
-the header where you can (a URL is more likely to end up in a proxy's log).
+the header where you can (a URL is more likely to end up in a proxy's log). The web pages'
+`EventSource` sends their session cookie instead (checked the same way, every minute).
 
 It is live only: events published while a client is disconnected are not replayed (the
 browser refetches the lists it shows after reconnecting). The token is checked again every
@@ -38,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate
 from api.deps import get_scope
+from api.web.sessions import COOKIE, scope_for_cookie
 from events.bus import Event, store_channel
 from records.queries import Scope
 
@@ -60,8 +62,11 @@ TokenQuery = Annotated[
 ]
 
 
-def _scope_for(factory: sessionmaker[Session], secret: str) -> Scope | None:
+def _scope_for(factory: sessionmaker[Session], secret: str, cookie: bool = False) -> Scope | None:
+    """The scope behind a token, or (`cookie`) behind a web page's session cookie."""
     with factory() as session:
+        if cookie:
+            return scope_for_cookie(session, secret)
         user = authenticate(session, secret)
         return get_scope(user) if user is not None else None
 
@@ -76,7 +81,7 @@ def sse_frame(event: Event) -> str:
 
 
 async def _stream(
-    request: Request, factory: sessionmaker[Session], secret: str, scope: Scope
+    request: Request, factory: sessionmaker[Session], secret: str, scope: Scope, cookie: bool
 ) -> AsyncIterator[str]:
     redis_url: str = request.app.state.settings.redis_url
     client: Any = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
@@ -111,7 +116,7 @@ async def _stream(
                     yield sse_frame(event)
             now = loop.time()
             if now >= next_auth:
-                if await run_in_threadpool(_scope_for, factory, secret) != scope:
+                if await run_in_threadpool(_scope_for, factory, secret, cookie) != scope:
                     return  # revoked, or other stores now: the client reconnects and re-auths
                 next_auth = now + REAUTH_S
             if now >= next_beat:
@@ -143,6 +148,9 @@ async def events(
 ) -> StreamingResponse:
     """Your stores' live events (screen-pop, call progress, thread and callback updates)."""
     secret = credentials.credentials if credentials is not None else token
+    cookie = not secret and COOKIE in request.cookies  # a logged-in web page's EventSource
+    if cookie:
+        secret = request.cookies[COOKIE]
     if not secret:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -150,7 +158,7 @@ async def events(
             headers={"WWW-Authenticate": "Bearer"},
         )
     factory: sessionmaker[Session] = request.app.state.sessions
-    scope = await run_in_threadpool(_scope_for, factory, secret)
+    scope = await run_in_threadpool(_scope_for, factory, secret, cookie)
     if scope is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -158,7 +166,7 @@ async def events(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return StreamingResponse(
-        _stream(request, factory, secret, scope),
+        _stream(request, factory, secret, scope, cookie),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

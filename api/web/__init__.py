@@ -1,0 +1,38 @@
+"""Web pages for advisors and managers (server-rendered, a little plain JavaScript)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from api.web.deps import LoginRequired
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount_web(app: FastAPI) -> None:
+    """Add the pages, their static files and the "log in first" redirect to the app."""
+    from api.web.routes import error_page, login_redirect, router
+
+    async def to_login(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return login_redirect(exc.next_url)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Pages get an HTML error page; the API (and anything not asking for HTML) keeps
+        FastAPI's JSON body."""
+        assert isinstance(exc, HTTPException)
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if request.url.path.startswith("/api/") or not wants_html:
+            return await http_exception_handler(request, exc)
+        return error_page(request, exc)
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(LoginRequired, to_login)
+    app.add_exception_handler(HTTPException, http_error)
