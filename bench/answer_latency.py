@@ -14,71 +14,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
+from typing import Any
 
-from tests.e2e.harness import REPO, RtpSink, Sipp, free_udp_port, loud_packets
+from bench.common import DID, DemoEnv, Worker, summary
+from tests.e2e.harness import RtpSink, Sipp, loud_packets
 
-DID = "+15550100100"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+TARGETS = {"invite_to_200_ms": ("p95", 400.0), "ack_to_first_audio_ms": ("p95", 100.0)}
 
 
-def start_worker(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    port = free_udp_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivr.cli", "sip", "--bind", f"127.0.0.1:{port}"],
-        env=env, cwd=workdir, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("sip worker ready"):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(120):
-        proc.kill()
-        raise SystemExit("the SIP worker did not start")
-    return proc, port
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20)
-    args = parser.parse_args()
+def run(calls: int = 20, *, fake_tts: bool = False) -> dict[str, Any]:
+    invite_to_ok: list[float] = []
+    ack_to_audio: list[float] = []
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="driveline-bench-") as tmp:
         work = Path(tmp)
-        env = {
-            **os.environ,
-            "DRIVELINE_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-            "DRIVELINE_PROMPTS_DIR": str(work / "prompts"),
-            "DRIVELINE_RECORDINGS_DIR": str(work / "recordings"),
-            "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "ivr.cli", "demo-data"], env=env, check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        proc, port = start_worker(work, env)
+        demo = DemoEnv.create(work)
+        worker = Worker(demo, fake_tts=fake_tts)
         (work / "sipp").mkdir()
-        sipp = Sipp(work / "sipp", f"127.0.0.1:{port}")
-        invite_to_ok: list[float] = []
-        ack_to_audio: list[float] = []
+        sipp = Sipp(work / "sipp", f"127.0.0.1:{worker.port}")
         try:
-            for n in range(1, args.calls + 1):
+            worker.wait_ready()
+            for n in range(1, calls + 1):
                 sink = RtpSink()
                 result = sipp.run(
                     "hold.xml", service=DID, call_id=f"bench{n}", caller=f"+1555020{n:04d}",
@@ -87,7 +45,7 @@ def main() -> None:
                 loud = loud_packets(sink.drain())
                 sink.close()
                 if result.returncode != 0 or not loud:
-                    print(f"call {n} failed: {result.describe()}", file=sys.stderr)
+                    failures.append(result.describe()[:300])
                     continue
                 (invite_at,) = result.message_times("INVITE")
                 ok_at = min(t for t in result.message_times("SIP/2.0 200") if t >= invite_at)
@@ -95,25 +53,24 @@ def main() -> None:
                 invite_to_ok.append((ok_at - invite_at) * 1000)
                 ack_to_audio.append((loud[0].at - ack_at) * 1000)
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-    report = {
-        "calls": args.calls,
+            worker.stop()
+    return {
+        "calls": calls,
         "answered": len(invite_to_ok),
-        "invite_to_200_ms": {
-            "p50": round(statistics.median(invite_to_ok), 1),
-            "p95": round(percentile(invite_to_ok, 95), 1),
-            "max": round(max(invite_to_ok), 1),
-        },
-        "ack_to_first_audio_ms": {
-            "p50": round(statistics.median(ack_to_audio), 1),
-            "p95": round(percentile(ack_to_audio, 95), 1),
-            "max": round(max(ack_to_audio), 1),
-        },
-        "machine": {"cores": os.cpu_count()},
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "failures": len(failures),
+        "failure_sample": failures[:2],
+        "tts": "fake" if fake_tts else "piper",
+        "invite_to_200_ms": summary(invite_to_ok, 50, 95),
+        "ack_to_first_audio_ms": summary(ack_to_audio, 50, 95),
     }
-    print(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="5 calls")
+    args = parser.parse_args()
+    print(json.dumps(run(5 if args.quick else args.calls), indent=2))
 
 
 if __name__ == "__main__":

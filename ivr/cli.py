@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import logging
+import os
 
 import click
 
 from ivr.config import get_settings
+from ivr.logs import LogFormat, setup_logging
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or JSON (with the call id); default: the log_format setting.",
+)
+def main(verbose: bool, log_format: LogFormat | None) -> None:
     """Driveline: IVR and call-center server for dealership service departments."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if log_format is not None:
+        os.environ["DRIVELINE_LOG_FORMAT"] = log_format  # processes we start log alike
+    else:
+        try:
+            log_format = get_settings().log_format
+        except ValueError:  # bad settings: the command itself reports them
+            log_format = "text"
+    setup_logging(log_format, verbose=verbose)
 
 
 @main.group()
@@ -40,8 +51,25 @@ def _register() -> None:
     from records.cli import call_writer, demo_data, import_file
     from sip.cli import sip
     from sip.dial import dial
+    from sip.edge import edge, sip_ping
+    from speech.cli import speech
+    from transcription.cli import transcribe
 
-    commands = (serve, sip, users, tokens, flows, demo_data, import_file, call_writer, dial)
+    commands = (
+        serve,
+        sip,
+        users,
+        tokens,
+        flows,
+        demo_data,
+        import_file,
+        call_writer,
+        dial,
+        transcribe,
+        speech,
+        edge,
+        sip_ping,
+    )
     for command in commands:
         main.add_command(command)
 

@@ -227,13 +227,15 @@ def find_customers(
     first name, the last name or "first last"."""
     stmt = select(Customer).where(scope.where(Customer.store_id))
     if phone_e164 is not None:
-        stmt = stmt.where(
-            Customer.id.in_(
-                select(PhoneNumber.customer_id).where(
-                    PhoneNumber.e164 == phone_e164, scope.where(PhoneNumber.store_id)
-                )
+        # The ids first, as a list: given a subquery, SQLite without planner statistics walked
+        # the store's customers in name order testing each (bench/api_lookup.py at 100k
+        # customers: 54 ms → 6 ms); a literal id list makes it fetch those rows by key.
+        ids = session.scalars(
+            select(PhoneNumber.customer_id).where(
+                PhoneNumber.e164 == phone_e164, scope.where(PhoneNumber.store_id)
             )
-        )
+        ).all()
+        stmt = stmt.where(Customer.id.in_(sorted(set(ids))))
     if name:
         pattern = _like_prefix(name.strip())
         full = func.lower(Customer.first_name + " " + Customer.last_name)

@@ -70,7 +70,7 @@ def test_users_and_tokens_commands(
 
     issued = runner.invoke(main, ["tokens", "create", "dana", "--name", "laptop"])
     assert issued.exit_code == 0, issued.output
-    token = issued.output.strip()
+    token = issued.stdout.strip()  # logs go to stderr
     app = create_app(Settings(database_url=configured), engine=engine)
     with TestClient(app) as client:
         me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -102,11 +102,13 @@ def test_serve_demo_seeds_once_and_prints_tokens(
     assert "token for admin: dl_" in first.output and "token for amy: dl_" in first.output
     assert 'curl -H "Authorization: Bearer dl_' in first.output
     assert "http://127.0.0.1:8123/api/v1/me" in first.output
-    assert [p.name for p in ran[0].parts] == ["call-writer", "sip", "api"]
+    assert [p.name for p in ran[0].parts] == ["call-writer", "transcriber", "speech", "sip", "api"]
 
     second = runner.invoke(main, ["serve", "--demo"])
     assert second.exit_code == 0 and "demo data" not in second.output
     assert len(calls) == 1  # the store exists now: not seeded twice
+    assert runner.invoke(main, ["serve", "--no-transcribe", "--no-sip"]).exit_code == 0
+    assert [p.name for p in ran[-1].parts] == ["call-writer", "api"]
     with sessions() as session:
         assert session.query(User).filter_by(username="admin").count() == 1
 
