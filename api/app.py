@@ -16,9 +16,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
+from api import metrics
 from api.deps import SessionDep, get_bus
-from api.routes import admin, callbacks, calls, customers, events, me, repair_orders, thread
+from api.routes import (
+    admin,
+    callbacks,
+    calls,
+    customers,
+    events,
+    me,
+    recordings,
+    repair_orders,
+    search,
+    thread,
+)
 from api.schemas import HealthOut
+from api.web import mount_web
 from events.bus import EventBus
 from ivr.config import Settings, get_settings
 from records.db import make_engine, session_factory
@@ -58,10 +71,13 @@ def create_app(
     app.state.bus = bus
 
     app.get("/healthz", response_model=HealthOut, tags=["health"])(healthz)
+    app.include_router(metrics.router)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (me, customers, repair_orders, thread, callbacks, calls, events, admin):
+    for module in (me, customers, repair_orders, thread, callbacks, calls, events, admin, search):
         api.include_router(module.router)
+    api.include_router(recordings.router)
     app.include_router(api)
+    mount_web(app)  # the web pages under / (api/web)
     _add_error_handlers(app)
     return app
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from api.auth import issue_token
 from api.schemas import UserIn
-from api.supervisor import ApiServer, ChildProcess, Supervisor
+from api.supervisor import ApiServer, Supervisor
+from api.web.sessions import MAX_PASSWORD, set_password
 from ivr.config import get_settings
 from ivr.domain import Role
 from records import queries
 from records.call_writer import CallWriterPart
 from records.db import make_engine, session_factory, upgrade
-from sip.cli import READY as SIP_READY
 
 DEMO_ADMIN = "admin"
+DEMO_PASSWORD = "demo-password"  # the demo users' web-page password (README); local demos only
 
 
 def _migrated_engine() -> Engine:
@@ -58,10 +59,20 @@ def prepare_demo(engine: Engine) -> DemoAccess:
                 session, username=DEMO_ADMIN, name="Demo Admin", role=Role.admin, stores=[]
             )
         access.tokens[admin.username] = issue_token(session, admin, "demo")
+        _demo_passwords(session)
         advisor = queries.first_user_with_role(session, role=Role.advisor)
         if advisor is not None:
             access.tokens[advisor.username] = issue_token(session, advisor, "demo")
     return access
+
+
+def _demo_passwords(session: Session) -> None:
+    """The demo's own staff (`DEMO-U-*`, and the demo admin) log in to the web pages with
+    `DEMO_PASSWORD`, unless they have a password already; nobody else is touched."""
+    for user in queries.list_users(session, limit=1000, offset=0):
+        demo_user = (user.dms_id or "").startswith("DEMO-U-") or user.username == DEMO_ADMIN
+        if demo_user and user.password_hash is None:
+            set_password(session, user, DEMO_PASSWORD)
 
 
 @click.command()
@@ -69,8 +80,27 @@ def prepare_demo(engine: Engine) -> DemoAccess:
 @click.option("--host", default=None, help="Listen address (default: from http_bind).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port.")
 @click.option("--sip/--no-sip", default=True, help="Run a SIP worker on sip_bind (default on).")
-def serve(demo: bool, host: str | None, port: int | None, sip: bool) -> None:
-    """Run Driveline on one box: call writer, SIP worker and API."""
+@click.option(
+    "--sip-workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="SIP worker processes (default sip_workers); more than 1 puts Kamailio on sip_bind "
+    "in front of them (`driveline edge`).",
+)
+@click.option(
+    "--transcribe/--no-transcribe",
+    default=True,
+    help="Run a transcription worker in this process (default on; `driveline transcribe` adds).",
+)
+def serve(
+    demo: bool,
+    host: str | None,
+    port: int | None,
+    sip: bool,
+    sip_workers: int | None,
+    transcribe: bool,
+) -> None:
+    """Run Driveline on one box: call writer, SIP worker, transcription worker and API."""
     from api.app import create_app  # FastAPI is only needed by this command
     from ivr.cli_flows import load_or_exit
 
@@ -95,13 +125,28 @@ def serve(demo: bool, host: str | None, port: int | None, sip: bool) -> None:
 
     supervisor = Supervisor()
     supervisor.add(CallWriterPart(engine, settings.redis_url))
-    if sip:
-        click.echo(f"SIP: answering on {settings.sip_bind} (udp and tcp)")
+    if transcribe:
+        from transcription.worker import TranscriberPart
+
         supervisor.add(
-            ChildProcess(
-                "sip", [sys.executable, "-m", "ivr.cli", "sip"], ready=SIP_READY, start_s=120
+            TranscriberPart(
+                engine,
+                settings.redis_url,
+                settings.recordings_dir,
+                settings.stt_model_dir,
+                settings.stt_threads,
             )
         )
+    if sip:
+        from speech.recognizer import SpeechPart  # speech gathers: one model for every worker
+
+        supervisor.add(SpeechPart(settings.redis_url, settings.stt_model_dir, settings.stt_threads))
+        from sip.pool import serve_parts
+
+        count = sip_workers or settings.sip_workers
+        click.echo(f"SIP: answering on {settings.sip_bind} (udp and tcp), {count} worker(s)")
+        for part in serve_parts(settings, count, settings.recordings_dir.parent / "edge"):
+            supervisor.add(part)
     supervisor.add(ApiServer(create_app(settings, engine=engine), host=host, port=port))
     raise SystemExit(supervisor.run())
 
@@ -118,6 +163,7 @@ def users() -> None:
 @click.option("--store", "stores", multiple=True, metavar="DMS_ID", help="Repeat for several.")
 @click.option("--email", default=None)
 @click.option("--phone", default=None, help="For transfers; any format.")
+@click.option("--password", "ask_password", is_flag=True, help="Prompt for a web-page password.")
 def users_create(
     username: str,
     name: str,
@@ -125,6 +171,7 @@ def users_create(
     stores: tuple[str, ...],
     email: str | None,
     phone: str | None,
+    ask_password: bool,
 ) -> None:
     """Create a user with a role and the stores (by DMS id) they may see."""
     engine = _migrated_engine()
@@ -155,9 +202,31 @@ def users_create(
             email=valid.email,
             phone=valid.phone,
         )
+        if ask_password:
+            set_password(session, user, _prompt_password())
         click.echo(
             f"created {user.role} {user.username} (id {user.id}) in {list(stores) or 'no stores'}"
         )
+
+
+@users.command("password")
+@click.argument("username")
+def users_password(username: str) -> None:
+    """Set USERNAME's password for the web pages (prompted, never on the command line)."""
+    engine = _migrated_engine()
+    with session_factory(engine)() as session:
+        user = queries.get_user_by_username(session, username=username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        set_password(session, user, _prompt_password())
+        click.echo(f"password set for {user.username}")
+
+
+def _prompt_password() -> str:
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not 8 <= len(password) <= MAX_PASSWORD:
+        raise click.ClickException(f"a password has 8 to {MAX_PASSWORD} characters")
+    return password
 
 
 @click.group()

@@ -1,8 +1,10 @@
 """`driveline serve` runs several parts in one process; this starts and stops them in one place.
 
-Parts: the call writer, the SIP worker (a child process) and the API server; the transcription
-worker joins later. Each says when it is ready (`start` returns), whether it still runs
-(`alive`) and how to stop.
+Parts: the call writer, the transcription worker and the speech recognizer (threads), the SIP
+worker pool (sip/pool.py: child processes), Kamailio in front of them when there are several
+(sip/edge.py), and the API server. `ChildProcess` is also what `driveline sip --workers N`
+supervises its workers with. Each part says when it is ready (`start` returns), whether it still
+runs (`alive`) and how to stop.
 Parts start in the order added and stop in reverse, so a worker never outlives what it needs.
 If any part dies, or SIGINT/SIGTERM arrives, everything is stopped.
 """
@@ -16,8 +18,6 @@ import threading
 import time
 from types import FrameType
 from typing import Any, Protocol
-
-import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ class ApiServer:
     name = "api"
 
     def __init__(self, app: Any, host: str, port: int, startup_timeout_s: float = 30) -> None:
+        import uvicorn  # only the API needs it; the SIP pool imports this module too
+
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         )
@@ -121,10 +123,12 @@ class ApiServer:
 
 
 class ChildProcess:
-    """A part that runs in its own process (the SIP worker: pjsua2 wants a process to itself).
+    """A part that runs in its own process (a SIP worker: pjsua2 wants a process to itself;
+    Kamailio).
 
-    `start` returns once the child prints a line starting with `ready`; the child's output is
+    `start` returns once the child prints a line containing `ready`; the child's output is
     passed on to this process's log, and `stop` sends SIGTERM (then SIGKILL after `stop_s`).
+    `spawn` + `wait_ready` and `terminate` + `stop` let a pool start and stop many at once.
     """
 
     def __init__(
@@ -135,9 +139,17 @@ class ChildProcess:
         self.process: subprocess.Popen[str] | None = None
         self.ready_line: str | None = None
         self._ready = threading.Event()
+        self._terminated = False
         self._log = logging.getLogger(f"driveline.{name}")
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        self._ready.clear()
+        self.ready_line = None
+        self._terminated = False
         self.process = subprocess.Popen(
             self.argv,
             stdout=subprocess.PIPE,
@@ -146,18 +158,24 @@ class ChildProcess:
             text=True,
             bufsize=1,
         )
-        threading.Thread(target=self._pump, name=f"{self.name}-output", daemon=True).start()
+        process = self.process
+        threading.Thread(
+            target=self._pump, args=(process,), name=f"{self.name}-output", daemon=True
+        ).start()
+
+    def wait_ready(self) -> None:
+        assert self.process is not None, "spawn() first"
         deadline = time.monotonic() + self.start_s
         while not self._ready.wait(0.05):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{self.name} did not start (exit code {self.process.poll()})")
 
-    def _pump(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
+    def _pump(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
             line = line.rstrip()
-            if not self._ready.is_set() and line.startswith(self.ready):
+            if not self._ready.is_set() and process is self.process and self.ready in line:
                 self.ready_line = line
                 self._ready.set()
             self._log.info("%s", line)
@@ -165,10 +183,20 @@ class ChildProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def terminate(self) -> None:
+        """Send SIGTERM once (a SIP worker then drains); `stop` waits for the exit."""
+        if self.process is not None and self.process.poll() is None and not self._terminated:
+            self._terminated = True
+            self.process.terminate()
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
+        self.terminate()
         try:
             self.process.wait(timeout=self.stop_s)
         except subprocess.TimeoutExpired:

