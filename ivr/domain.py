@@ -37,6 +37,37 @@ class ThreadKind(StrEnum):
     status_change = "status_change"
     pickup = "pickup"
     audit = "audit"
+    purchase = "purchase"  # a vehicle bought here (sales data)
+    follow_up = "follow_up"  # a follow-up worked: its outcome
+
+
+class DepartmentKind(StrEnum):
+    service = "service"
+    sales = "sales"
+    parts = "parts"
+    bdc = "bdc"  # business development center: the store's outbound and appointment desk
+
+
+class LineStatus(StrEnum):
+    """A recommended repair on an RO, as the DMS reports it."""
+
+    recommended = "recommended"
+    approved = "approved"
+    declined = "declined"
+    done = "done"
+
+
+class FollowUpKind(StrEnum):
+    declined_service = "declined_service"
+    promise = "promise"
+    defector = "defector"  # a customer whose last visit is older than the store's window
+
+
+class FollowUpOutcome(StrEnum):
+    booked = "booked"
+    not_interested = "not_interested"
+    no_answer = "no_answer"  # stays open, due again later
+    done = "done"  # a promise kept
 
 
 def parse_hours(hours: dict[str, list[list[str]]]) -> dict[str, list[tuple[time, time]]]:

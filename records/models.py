@@ -91,6 +91,13 @@ class Store(Base):
     # Masked outbound calls: allowed destinations, rate limits, sticky callbacks, proactive
     # pickup calls (records.outbound.OutboundPolicy; None = its defaults).
     outbound: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Street address, for "where are you located?".
+    address: Mapped[str | None] = mapped_column(String(300))
+    # Holidays and closures: [{"date": "2026-12-25", "name": "Christmas Day"}, {"date":
+    # "2026-12-24", "name": "Christmas Eve", "hours": [["08:00", "12:00"]]}]; no "hours" = closed.
+    closures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
+    # Follow-up delays and windows (declined service, silent defectors; None = the defaults).
+    follow_ups: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     numbers: Mapped[list[StoreNumber]] = relationship(
         back_populates="store", cascade="all, delete-orphan", order_by="StoreNumber.id"
@@ -108,7 +115,32 @@ class StoreNumber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
     e164: Mapped[str] = mapped_column(String(20), unique=True)
+    # The department this number rings; None: the store's service department.
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL")
+    )
     store: Mapped[Store] = relationship(back_populates="numbers")
+    department: Mapped[Department | None] = relationship()
+
+
+class Department(Base):
+    """Service, sales, parts or BDC of one store: its own numbers, hours, flow and users.
+
+    The customer record is the store's, shared by all its departments: whichever number a
+    customer calls, they are the same customer with the same thread.
+    """
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("store_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ivr.domain.DepartmentKind
+    name: Mapped[str] = mapped_column(String(100))
+    # Like Store.hours; None: the store's hours.
+    hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
+    flow: Mapped[str] = mapped_column(String(100), default="main")  # what its numbers run
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    store: Mapped[Store] = relationship()
 
 
 class User(Base):
@@ -123,6 +155,10 @@ class User(Base):
     sip_contact: Mapped[str | None] = mapped_column(String(200))  # sip:alice@10.0.0.5:5062
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)  # ring groups, e.g. ["service"]
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # The department they work in (None: service, or store-wide for managers and admins).
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL")
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -240,6 +276,48 @@ class RepairOrder(Base):
         cascade="all, delete-orphan",
         order_by="(StatusEventRow.at, StatusEventRow.id)",
     )
+    line_items: Mapped[list[RoLineItem]] = relationship(
+        back_populates="repair_order", cascade="all, delete-orphan", order_by="RoLineItem.id"
+    )
+
+
+class RoLineItem(Base):
+    """A recommended repair on a repair order; a declined one becomes a follow-up."""
+
+    __tablename__ = "ro_line_items"
+    __table_args__ = (UniqueConstraint("repair_order_id", "dms_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    repair_order_id: Mapped[int] = mapped_column(
+        ForeignKey("repair_orders.id", ondelete="CASCADE"), index=True
+    )
+    dms_id: Mapped[str | None] = mapped_column(String(64))  # the DMS's line (operation) code
+    description: Mapped[str] = mapped_column(Text)
+    estimate_cents: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="recommended")  # ivr.domain.LineStatus
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    repair_order: Mapped[RepairOrder] = relationship(back_populates="line_items")
+
+
+class VehiclePurchase(Base):
+    """A vehicle the customer bought here, with the salesperson (sales data from the DMS)."""
+
+    __tablename__ = "vehicle_purchases"
+    __table_args__ = (UniqueConstraint("store_id", "dms_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    dms_id: Mapped[str | None] = mapped_column(String(64))  # the deal number
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id", ondelete="SET NULL"))
+    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    salesperson_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # As the DMS names them; kept when they are not (or no longer) a user here.
+    salesperson_name: Mapped[str] = mapped_column(String(200), default="")
+    condition: Mapped[str] = mapped_column(String(10), default="new")  # new / used / cpo
+    vehicle: Mapped[Vehicle | None] = relationship()
+    salesperson: Mapped[User | None] = relationship()
 
 
 class StatusEventRow(Base):
@@ -277,6 +355,10 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # handled_by_ivr / transferred / voicemail / abandoned / missed / failed
     disposition: Mapped[str | None] = mapped_column(String(20))
+    # The department whose number was called (inbound) or who called (outbound).
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL"), index=True
+    )
     flow_path: Mapped[list[str]] = mapped_column(JSON, default=list)
     legs: Mapped[list[CallLeg]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallLeg.id"
@@ -399,6 +481,55 @@ class CallbackTask(Base):
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     customer: Mapped[Customer | None] = relationship()
+
+
+class FollowUp(Base):
+    """A call somebody owes a customer, beyond a missed call's callback: a declined repair to
+    offer again, a promise to keep, an outreach to a customer who stopped coming.
+
+    A promise tied to a DMS event ("call when the part arrives") waits with `trigger` set and
+    no `due_at` until the event comes; then it is due. Kept / late / broken is read off
+    `done_at` against `due_at`.
+    """
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        Index("ix_follow_ups_owner_open", "owner_id", "done_at", "due_at"),
+        Index("ix_follow_ups_store_due", "store_id", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL")
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    repair_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_orders.id", ondelete="SET NULL")
+    )
+    line_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ro_line_items.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # ivr.domain.FollowUpKind
+    text: Mapped[str] = mapped_column(Text, default="")  # "call when the part arrives"
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A DMS event the promise waits for ("part_arrived", "status:Ready for Pickup"); None: a time.
+    trigger: Mapped[str | None] = mapped_column(String(80))
+    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None while waiting
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # booked / not_interested / no_answer (retried) / done; None while open.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Makes creation idempotent ("declined:<line item id>").
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+
+    customer: Mapped[Customer] = relationship()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
 
 # --- web pages (issue 6) ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """masked outbound calls: store outbound policy, customer do-not-call
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 import sqlalchemy as sa

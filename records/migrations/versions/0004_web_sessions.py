@@ -1,7 +1,7 @@
 """web sessions: browser logins (only the secret's sha256 is kept)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 """
 
 import sqlalchemy as sa
