@@ -129,7 +129,14 @@ def world(tmp_path: Path, sqlite_template: Path) -> Iterator[World]:
 class SipWorkerProcess:
     """`driveline sip --fake-tts` with its trunk pointing at `trunk_port`."""
 
-    def __init__(self, workdir: Path, db_url: str, redis_url: str, trunk_port: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        db_url: str,
+        redis_url: str,
+        trunk_port: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_udp_port()
         self.recordings = workdir / "recordings"
         env = {
@@ -141,6 +148,7 @@ class SipWorkerProcess:
             "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
             "DRIVELINE_TRUNK_URI": f"sip:{{number}}@127.0.0.1:{trunk_port}",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.log = (workdir / "worker.log").open("w")
         self.proc = subprocess.Popen(
@@ -197,9 +205,11 @@ class Rig:
         self.uases.append(uas)
         return uas
 
-    def start_worker(self, customer: RunningUas | None = None) -> SipWorkerProcess:
+    def start_worker(
+        self, customer: RunningUas | None = None, env: dict[str, str] | None = None
+    ) -> SipWorkerProcess:
         trunk_port = customer.port if customer else free_udp_port()  # nobody answers there
-        self.worker = SipWorkerProcess(self.tmp, self.world.db_url, self.redis_url, trunk_port)
+        self.worker = SipWorkerProcess(self.tmp, self.world.db_url, self.redis_url, trunk_port, env)
         return self.worker
 
     def set_advisor_contact(self, advisor: RunningUas) -> str:
@@ -345,6 +355,42 @@ def test_masked_call_rings_the_advisor_then_the_customer_showing_only_the_store(
     advisor_peer, customer_peer = rig.peers
     assert len(loud_packets(customer_peer.drain())) >= 25  # the advisor's speech, and whisper-free
     assert len(loud_packets(advisor_peer.drain())) >= 25
+
+
+def _trunk_credentials(password: str) -> dict[str, str]:
+    return {"DRIVELINE_TRUNK_USERNAME": "trunkuser", "DRIVELINE_TRUNK_PASSWORD": password}
+
+
+def test_a_trunk_asking_for_digest_credentials_gets_them(rig: Rig) -> None:
+    advisor = rig.phone("advisor_answer.xml", hold_ms=300)
+    trunk = rig.phone("trunk_digest.xml", hold_ms=1500)  # 401 first; 200 only to a good digest
+    rig.set_advisor_contact(advisor)
+    rig.start_worker(trunk, env=_trunk_credentials("trunk-s3cret"))
+    placed = rig.place()
+
+    heard = trunk.wait()
+    assert heard.returncode == 0, heard.describe() + rig.worker_log()[-3000:]
+    assert 'Authorization: Digest username="trunkuser"' in heard.messages
+    assert "trunk-s3cret" not in heard.messages  # a digest, never the password itself
+    call = rig.record(placed["id"])
+    assert call.disposition == "transferred" and call.answered_at is not None
+
+
+def test_a_wrong_trunk_password_ends_the_call_cleanly(rig: Rig) -> None:
+    advisor = rig.phone("advisor_answer.xml", hold_ms=300)
+    trunk = rig.phone("trunk_digest.xml", hold_ms=1500)
+    rig.set_advisor_contact(advisor)
+    rig.start_worker(trunk, env=_trunk_credentials("not-the-password"))
+    placed = rig.place()
+
+    assert trunk.wait().returncode != 0  # the trunk refused the digest with 403
+    far = advisor.wait()
+    assert far.returncode == 0, far.describe()  # the advisor heard so and got our BYE
+    call = rig.record(placed["id"])
+    assert (call.disposition, call.flow_path[-1]) == ("failed", "outbound.customer_failed")
+    assert {leg.role for leg in call.legs if leg.answered_at} == {"advisor"}
+    states = rig.outbound_states(placed["call_uuid"])
+    assert "connected" not in states and states[-1] == "failed"
 
 
 def test_advisor_not_answering_dials_nobody(rig: Rig) -> None:
