@@ -39,7 +39,7 @@ async def run_worker(
     from sip.endpoint import EndpointConfig
     from sip.journal import CallJournal, journal_dir, recover
     from sip.lifecycle import CONSENT_PROMPT, CallLifecycle
-    from sip.outbound import OutboundRunner
+    from sip.outbound import OutboundRunner, close_lost_call
     from sip.worker import SipWorker
     from speech.piper_tts import default_tts
     from speech.prerender import prerender
@@ -58,7 +58,9 @@ async def run_worker(
         tts = piper
     prompts = await prerender(tts, [CONSENT_PROMPT, *static_prompts(flows)])
     journal = CallJournal(journal_dir(settings.recordings_dir, worker_id(settings, port)))
-    recovered = await recover(journal, settings.recordings_dir, bus)
+    recovered = await recover(
+        journal, settings.recordings_dir, bus, after=lambda e: close_lost_call(bus.redis, bus, e)
+    )
     if recovered:
         click.echo(f"closed {len(recovered)} call(s) left open by a previous run of this worker")
     lifecycle = CallLifecycle(
@@ -94,6 +96,7 @@ async def run_worker(
             recordings_dir=settings.recordings_dir,
             records=records,
             engine=lifecycle.engine,
+            journal=journal,
         )
         await runner.start()
     stop, hurry = asyncio.Event(), asyncio.Event()

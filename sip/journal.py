@@ -6,7 +6,8 @@ lifecycle keeps one small JSON file per call while it is up:
 
     <recordings_dir>/.journal/<worker>/<call-uuid>.json
         written when the call rings (store known), again when answered; removed once its
-        `call.ended` is published
+        `call.ended` is published (masked outbound calls too: sip/outbound.py, from the
+        first leg dialled)
 
 and a worker starting on the same `<worker>` name (its SIP port, or `sip_worker_id`) first
 recovers what its previous life left: repairs the call's WAVs (`<call-uuid>-*.wav` in the call's
@@ -21,8 +22,10 @@ import asyncio
 import logging
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
@@ -52,6 +55,12 @@ class JournalEntry(BaseModel):
     answered_at: AwareDatetime | None = None
     consent_played: bool = False
     flow_path: list[str] = []
+    # Masked outbound calls: `caller` is the customer's number, `did` the store's caller ID.
+    direction: Literal["inbound", "outbound"] = "inbound"
+    call_id: int | None = None  # the row the API created when the call was asked for
+    advisor_id: int | None = None
+    advisor_party: str | None = None  # the advisor's contact, for their leg
+    queue_entry: str | None = None  # the job's entry on the outbound queue, acked on recovery
 
 
 def journal_dir(recordings_dir: Path, worker: str) -> Path:
@@ -124,11 +133,31 @@ def call_recordings(recordings_dir: Path, entry: JournalEntry) -> list[Recording
 
 
 def ended_event(entry: JournalEntry, recordings: list[RecordingInfo], at: datetime) -> CallEnded:
+    legs = [
+        LegInfo(
+            role="caller",
+            party=(entry.caller or entry.caller_raw or "unknown")[:200],
+            started_at=entry.started_at,
+            answered_at=entry.answered_at,
+            ended_at=at,
+        )
+    ]
+    if entry.advisor_party:
+        legs.append(
+            LegInfo(
+                role="advisor",
+                party=entry.advisor_party[:200],
+                user_id=entry.advisor_id,
+                started_at=entry.started_at,
+                ended_at=at,
+            )
+        )
     return CallEnded(
         call_uuid=entry.call_uuid,
         store_id=entry.store_id,
         at=at,
         disposition=Disposition.failed,  # our error: the worker died with the caller on
+        direction=entry.direction,
         did=entry.did,
         caller=entry.caller,
         caller_raw=entry.caller_raw,
@@ -136,26 +165,22 @@ def ended_event(entry: JournalEntry, recordings: list[RecordingInfo], at: dateti
         started_at=entry.started_at,
         answered_at=entry.answered_at,
         flow_path=entry.flow_path,
-        legs=[
-            LegInfo(
-                role="caller",
-                party=(entry.caller or entry.caller_raw or "unknown")[:200],
-                started_at=entry.started_at,
-                answered_at=entry.answered_at,
-                ended_at=at,
-            )
-        ],
+        legs=legs,
         recordings=recordings,
     )
 
 
 async def recover(
-    journal: CallJournal, recordings_dir: Path, bus: AsyncEventBus
+    journal: CallJournal,
+    recordings_dir: Path,
+    bus: AsyncEventBus,
+    after: Callable[[JournalEntry], Awaitable[None]] | None = None,
 ) -> list[CallEnded]:
     """Close every call a previous run of this worker left open; returns what was published.
 
     An entry is removed only after its `call.ended` is out, so a Redis outage at start leaves it
-    for the next start instead of losing the call."""
+    for the next start instead of losing the call. `after` runs for each closed call (the
+    outbound queue marks a dropped masked call's job failed: sip/outbound.close_lost_call)."""
     published = []
     for entry in journal.leftovers():
         recordings = await asyncio.to_thread(call_recordings, recordings_dir, entry)
@@ -170,6 +195,11 @@ async def recover(
         except Exception:  # noqa: BLE001 - keep it for the next start
             log.exception("could not publish call.ended for dropped call %s", entry.call_uuid)
             continue
+        if after is not None:
+            try:
+                await after(entry)
+            except Exception:  # noqa: BLE001 - the record is closed; the rest is tidying up
+                log.exception("could not tidy up after dropped call %s", entry.call_uuid)
         journal.remove(entry.call_uuid)
         log.warning(
             "recovered call %s dropped by a previous run: %d recording(s)",

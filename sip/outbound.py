@@ -16,7 +16,10 @@ only the store's number and this worker. Roles follow inbound calls so transcrip
 same: the customer is the `caller` leg, the advisor the `advisor` leg.
 
 Progress goes out as `call.outbound` events (and into the state `GET /calls/{id}` reads);
-the record comes from `call.answered` and `call.ended`, written by the call writer.
+the record comes from `call.answered` and `call.ended`, written by the call writer. Like
+inbound calls, each call is in the worker's journal (sip/journal.py) from its first leg until
+its `call.ended` is out: a worker killed mid-call closes it as `failed` with its repaired
+recordings when it starts again, and `close_lost_call` fails its job.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from records.outbound import OutboundJob
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointError, NoCapacity, SipEndpoint
 from sip.events import CallConfirmed
+from sip.journal import CallJournal, JournalEntry
 from sip.lifecycle import recording_infos
 from sip.media import LegRecording
 
@@ -89,6 +93,7 @@ class _Placed:
     path: list[str] = field(default_factory=list)
     recordings: list[LegRecording] = field(default_factory=list)
     reserved: int = 0  # call slots held for legs not dialled yet (see `pending_slots`)
+    queue_entry: str | None = None  # the job's entry on the queue (journalled for recovery)
 
 
 class OutboundRunner:
@@ -111,6 +116,7 @@ class OutboundRunner:
         engine: FlowEngine | None = None,
         consumer: str | None = None,
         poll_ms: int = 500,
+        journal: CallJournal | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.bus = bus
@@ -122,6 +128,7 @@ class OutboundRunner:
         self.engine = engine
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.poll_ms = poll_ms
+        self.journal = journal
         self.pending_slots = 0  # slots taken jobs will still need (the customer leg to come)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -181,7 +188,7 @@ class OutboundRunner:
 
         async def run() -> None:
             try:
-                await self.place(job)
+                await self.place(job, queue_entry=entry)
             finally:
                 await queue.done_job(self.redis, entry)
 
@@ -191,10 +198,10 @@ class OutboundRunner:
 
     # --- one job ------------------------------------------------------------------------------
 
-    async def place(self, job: OutboundJob) -> Outcome:
+    async def place(self, job: OutboundJob, queue_entry: str | None = None) -> Outcome:
         """Place one call to its end and publish its record. `pending_slots` holds the job's
         slots on entry; each is released as its leg is dialled (or the job ends)."""
-        placed = _Placed(job, reserved=job.slots)
+        placed = _Placed(job, reserved=job.slots, queue_entry=queue_entry)
         try:
             if job.expires_at < _now():
                 await self._state(job, "failed", "expired before a line was free")
@@ -219,12 +226,42 @@ class OutboundRunner:
             return "failed"
         finally:
             self.pending_slots -= placed.reserved
+            if self.journal is not None:  # ended (or retried later): nothing left to recover
+                self.journal.remove(job.call_uuid)
 
     def _dialling(self, placed: _Placed) -> None:
-        """A leg is being dialled: its slot is the endpoint's to count from now on."""
+        """A leg is being dialled: its slot is the endpoint's to count from now on, and the
+        call is in the journal until it ends."""
         if placed.reserved > 0:
             placed.reserved -= 1
             self.pending_slots -= 1
+        self._journal(placed)
+
+    def _journal(self, placed: _Placed) -> None:
+        if self.journal is None:
+            return
+        job = placed.job
+        advisor = job.advisor_contact if job.kind == "click_to_call" else None
+        try:
+            self.journal.write(
+                JournalEntry(
+                    call_uuid=job.call_uuid,
+                    store_id=job.store_id,
+                    did=job.caller_id,
+                    caller=job.destination,
+                    customer_id=job.customer_id,
+                    started_at=placed.started_at,
+                    answered_at=placed.customer_answered_at,
+                    flow_path=placed.path,
+                    direction="outbound",
+                    call_id=job.call_id,
+                    advisor_id=job.advisor_id if advisor else None,
+                    advisor_party=advisor,
+                    queue_entry=placed.queue_entry,
+                )
+            )
+        except OSError:
+            log.exception("could not journal outbound call %s", job.call_uuid)
 
     def _channel(self, job: OutboundJob, roles: tuple[str, str]) -> PjsuaChannel:
         return PjsuaChannel(
@@ -332,6 +369,7 @@ class OutboundRunner:
         while channel.bridged_to is None:
             await asyncio.sleep(POLL_S)  # cancelled when the transfer returns
         placed.customer_answered_at = self._answered_leg(channel) or _now()
+        self._journal(placed)
         await self._state(placed.job, "connected")
         await self._publish(
             CallAnswered(
@@ -382,6 +420,7 @@ class OutboundRunner:
                 await self._state(job, "customer_busy" if busy else "customer_no_answer")
                 return "busy" if busy else "no_answer"
             placed.customer_answered_at = _wall(channel.confirmed_at)
+            self._journal(placed)
             await self._state(job, "connected")
             await self._publish(
                 CallAnswered(
@@ -472,6 +511,23 @@ class OutboundRunner:
                 recordings=recording_infos(placed.recordings, self.recordings_dir),
             )
         )
+
+
+async def close_lost_call(redis: aioredis.Redis, bus: AsyncEventBus, entry: JournalEntry) -> None:
+    """A masked call this worker's previous run dropped (its `call.ended` is already out):
+    its state says so, and its job leaves the queue's pending list."""
+    if entry.direction != "outbound":
+        return
+    detail = "the worker stopped during the call"
+    await queue.set_state(redis, entry.call_uuid, "failed", detail)
+    await bus.publish(
+        entry.store_id,
+        queue.CALL_OUTBOUND,
+        {"call_uuid": entry.call_uuid, "call_id": entry.call_id, "state": "failed",
+         "detail": detail},
+    )  # fmt: skip
+    if entry.queue_entry:
+        await queue.done_job(redis, entry.queue_entry)
 
 
 def _ready_line(store: str, customer: CustomerInfo | None, ro_id: int | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ from api.app import create_app
 from api.auth import issue_token
 from events.bus import STREAM, EventBus
 from ivr.config import Settings
+from records import outbound
 from records.call_writer import CallWriterConsumer
 from records.db import make_engine, session_factory
 from records.models import (
@@ -136,8 +138,9 @@ class SipWorkerProcess:
         redis_url: str,
         trunk_port: int,
         env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_udp_port()
+        self.port = port or free_udp_port()
         self.recordings = workdir / "recordings"
         env = {
             **os.environ,
@@ -393,6 +396,49 @@ def test_a_wrong_trunk_password_ends_the_call_cleanly(rig: Rig) -> None:
     assert "connected" not in states and states[-1] == "failed"
 
 
+def test_a_worker_killed_during_a_masked_call_closes_it_when_it_starts_again(rig: Rig) -> None:
+    advisor = rig.phone("advisor_answer.xml", hold_ms=300, timeout=40)
+    customer = rig.phone("advisor_hangup.xml", hold_ms=30000, timeout=40)  # talks for 30 s
+    rig.set_advisor_contact(advisor)
+    worker = rig.start_worker(customer)
+    placed = rig.place()
+    deadline = time.monotonic() + 20
+    while "connected" not in rig.outbound_states(placed["call_uuid"]):
+        assert time.monotonic() < deadline, rig.worker_log()[-3000:]
+        time.sleep(0.1)
+    time.sleep(1.5)  # a second or so of both legs on disk
+
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait(timeout=5)
+    worker.log.close()
+    rig.worker = SipWorkerProcess(
+        rig.tmp, rig.world.db_url, rig.redis_url, customer.port, port=worker.port
+    )
+    assert any("closed 1 call(s) left open" in line for line in rig.worker.lines)
+
+    call = rig.record(placed["id"])
+    assert (call.direction, call.disposition) == ("outbound", "failed")
+    assert call.answered_at is not None  # the customer had answered
+    legs = {leg.role: leg for leg in call.legs}
+    assert set(legs) == {"caller", "advisor"}
+    assert legs["caller"].party == CUSTOMER_PHONE
+    assert legs["advisor"].user_id == rig.world.advisor_id
+    with rig.world.sessions() as session:
+        recordings = session.scalars(select(Recording).where(Recording.call_id == call.id)).all()
+    assert {r.path.rsplit("-", 1)[-1] for r in recordings} == {"caller.wav", "advisor.wav"}
+    for recording in recordings:  # repaired: complete headers, the checksum of the file
+        seconds, _peak, digest = wav_info(rig.worker.recordings / recording.path)
+        assert digest == recording.sha256 and seconds >= 1.0
+    assert rig.outbound_states(placed["call_uuid"])[-1] == "failed"
+    client = redis.Redis.from_url(rig.redis_url)
+    try:  # the dead worker's job is no longer pending on the queue
+        pending = client.xpending_range(outbound.QUEUE, outbound.GROUP, "-", "+", 100)
+        jobs = [client.xrange(outbound.QUEUE, p["message_id"], p["message_id"]) for p in pending]
+    finally:
+        client.close()
+    assert not [j for j in jobs if j and placed["call_uuid"].encode() in j[0][1][b"job"]]
+
+
 def test_advisor_not_answering_dials_nobody(rig: Rig) -> None:
     advisor = rig.phone("advisor_ring.xml")  # rings until cancelled
     customer = rig.phone("advisor_answer.xml", timeout=8)  # must never be rung
@@ -607,7 +653,6 @@ def test_a_worker_takes_only_the_calls_it_has_slots_for(
 
     from events.bus import AsyncEventBus
     from ivr.speech import FakeTTS
-    from records import outbound
     from sip.outbound import OutboundRunner
 
     sync = redis.Redis.from_url(redis_url)
@@ -626,7 +671,7 @@ def test_a_worker_takes_only_the_calls_it_has_slots_for(
         )  # fmt: skip
         placed: list[str] = []
 
-        async def place(job: outbound.OutboundJob) -> str:
+        async def place(job: outbound.OutboundJob, queue_entry: str | None = None) -> str:
             placed.append(job.call_uuid)
             runner.pending_slots -= job.slots  # what `place` gives back when a call ends
             return "connected"
