@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from ivr.domain import Role
 from ivr.flow.records import LastContact
+from ivr.hours import Hours
 from ivr.phone import try_e164
 from records import views
 from records.models import (
@@ -123,6 +124,8 @@ class OutboundJob(BaseModel):
     retries: int = 0  # further attempts on no answer (proactive calls: 1)
     retry_after_s: float = 600.0
     expires_at: datetime
+    # Not to be dialled before this (a pickup call made outside hours waits for the opening).
+    not_before: datetime | None = None
 
     @property
     def slots(self) -> int:
@@ -345,9 +348,10 @@ def prepare_pickup_call(
     now: datetime | None = None,
 ) -> OutboundJob | None:
     """The proactive "your car is ready" call for a status change, or None when it is not a
-    change to Ready for Pickup (or the RO has moved on), the store has not opted in or is
-    closed, the customer is do-not-call or has no allowed number, or this change already has
-    its call (the call's uuid derives from the status event: once each)."""
+    change to Ready for Pickup (or the RO has moved on), the store has not opted in, the
+    customer is do-not-call or has no allowed number, or this change already has its call (the
+    call's uuid derives from the status event: once each). Outside store hours the call waits
+    for the next opening (`not_before`); a store closed for the next two weeks gets none."""
     now = now or utcnow()
     ro = event.repair_order
     if PICKUP_STATUS not in (event.status, ro.status) or event.status != ro.status:
@@ -359,8 +363,14 @@ def prepare_pickup_call(
     if store is None:
         return None
     policy = policy_for(store)
-    if not policy.pickup_calls or not views.store_view(store).is_open(now):
+    if not policy.pickup_calls:
         return None
+    not_before = None
+    view = views.store_view(store)
+    if not view.is_open(now):
+        not_before = Hours.of(view).next_open(now)
+        if not_before is None:
+            return None
     customer = ro.customer
     if customer.do_not_call or not customer.phones:
         return None
@@ -390,7 +400,9 @@ def prepare_pickup_call(
         customer_ring_s=policy.customer_ring_s,
         retries=1,
         retry_after_s=policy.pickup_retry_s,
-        expires_at=now + timedelta(seconds=max(JOB_TTL_S, 3 * policy.pickup_retry_s + 60)),
+        expires_at=(not_before or now)
+        + timedelta(seconds=max(JOB_TTL_S, 3 * policy.pickup_retry_s + 60)),
+        not_before=not_before,
     )
 
 
@@ -433,11 +445,18 @@ def last_contact(
 
 
 def enqueue(redis: Any, job: OutboundJob) -> None:
-    """Hand the job to the SIP workers and record its first state (sync Redis client)."""
+    """Hand the job to the SIP workers, or (`not_before`) to the delayed set they release it
+    from when it is due, and record its first state (sync Redis client)."""
     pipe = redis.pipeline(transaction=False)
-    pipe.xadd(QUEUE, {"job": job.model_dump_json()}, maxlen=10_000, approximate=True)
-    pipe.hset(STATE_KEY + job.call_uuid, mapping={"state": "queued", "detail": ""})
-    pipe.expire(STATE_KEY + job.call_uuid, STATE_TTL_S)
+    if job.not_before is not None and job.not_before > utcnow():
+        pipe.zadd(DELAYED, {job.model_dump_json(): job.not_before.timestamp()})
+        state = {"state": "scheduled", "detail": f"not before {job.not_before.isoformat()}"}
+    else:
+        pipe.xadd(QUEUE, {"job": job.model_dump_json()}, maxlen=10_000, approximate=True)
+        state = {"state": "queued", "detail": ""}
+    wait_s = (job.not_before - utcnow()).total_seconds() if job.not_before else 0.0
+    pipe.hset(STATE_KEY + job.call_uuid, mapping=state)
+    pipe.expire(STATE_KEY + job.call_uuid, STATE_TTL_S + int(max(0.0, wait_s)))
     pipe.execute()
 
 

@@ -52,7 +52,7 @@ from ivr.flow.engine import FlowEngine
 from ivr.flow.records import Records
 from ivr.speech import TTS
 from records import outbound as queue
-from records.outbound import OutboundJob
+from records.outbound import PICKUP_STATUS, OutboundJob
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointError, NoCapacity, SipEndpoint
 from sip.events import CallConfirmed
@@ -401,6 +401,13 @@ class OutboundRunner:
             await self._state(job, "failed", "the store is closed")
             placed.path.append("outbound.store_closed")
             return "failed"
+        customer = await self.records.customer_by_phone(store.id, job.destination)
+        ros = customer.open_repair_orders if customer else ()
+        if not any(r.id == job.repair_order_id and r.status == PICKUP_STATUS for r in ros):
+            # a call held for the opening: the car may have been picked up since
+            await self._state(job, "failed", "the repair order is no longer ready for pickup")
+            placed.path.append("outbound.ro_moved_on")
+            return "failed"
         channel = self._channel(job, ("caller", "advisor"))
         try:
             await self._state(job, "calling_customer", f"attempt {job.attempt}")
@@ -430,7 +437,6 @@ class OutboundRunner:
                 )
             )
             consent = "This call may be recorded." if store.recording_consent else None
-            customer = await self.records.customer_by_phone(store.id, job.destination)
             await channel.start_recording(consent_prompt=consent)
             await channel.say(_ready_line(store.name, customer, job.repair_order_id))
             result = await self.engine.run(

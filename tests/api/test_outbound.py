@@ -252,6 +252,31 @@ def test_ready_for_pickup_queues_one_automated_call(
     assert call.call_uuid == job["call_uuid"] and call.advisor_id is None
 
 
+def test_a_car_ready_after_hours_is_called_at_the_opening(
+    ready: Api, queue: redis.Redis, sessions: sessionmaker[Session]
+) -> None:
+    now = datetime.now(UTC)
+    later = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    opens = {day: [[later.strftime("%H:%M"), "23:59:59"]] for day in ALL_DAY}
+    if later.date() != now.date():  # near midnight: open only tomorrow morning
+        opens = {day: [[later.strftime("%H:%M"), (later + timedelta(hours=1)).strftime("%H:%M")]]
+                 for day in ALL_DAY}  # fmt: skip
+    _open(sessions, ready.world.stores["A"], opens)
+    queue.delete(outbound.DELAYED)
+    try:
+        _ready(ready, now.isoformat())
+        assert jobs(queue) == []  # nothing dialled now
+        [(raw, due)] = queue.zrange(outbound.DELAYED, 0, -1, withscores=True)
+        job = json.loads(raw)
+        assert due == later.timestamp() and job["not_before"].startswith(
+            later.strftime("%Y-%m-%dT%H:%M")
+        )
+        state = outbound.read_state(queue, job["call_uuid"])
+        assert state is not None and state["state"] == "scheduled"
+    finally:
+        queue.delete(outbound.DELAYED)
+
+
 def test_no_automated_call_outside_store_hours(
     ready: Api, queue: redis.Redis, sessions: sessionmaker[Session]
 ) -> None:

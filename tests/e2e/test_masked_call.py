@@ -611,6 +611,18 @@ def test_ready_for_pickup_calls_the_customer_with_the_pickup_flow(rig: Rig) -> N
     assert len(loud_packets(rig.peers[0].drain())) >= 100  # the ready line and the question
 
 
+def test_a_held_pickup_call_is_not_made_once_the_car_is_picked_up(rig: Rig) -> None:
+    _opt_in(rig)
+    customer = rig.phone("advisor_hangup.xml", hold_ms=1000, timeout=8)
+    _status_change(rig, "Ready for Pickup")  # queued (as if held for the opening) ...
+    _status_change(rig, "Picked Up")  # ... and the car is gone before a worker takes it
+    rig.start_worker(customer)
+    call = _pickup_call(rig)
+    assert (call.disposition, call.flow_path) == ("failed", ["outbound.ro_moved_on"])
+    assert customer.wait().returncode != 0  # its phone never rang
+    assert "\nINVITE sip:" not in customer.wait().messages
+
+
 def test_an_unanswered_pickup_call_is_tried_once_more(rig: Rig) -> None:
     _opt_in(rig)
     peer = RtpPeer()

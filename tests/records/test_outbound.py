@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -143,11 +144,23 @@ def test_pickup_call_once_per_status_change_inside_hours(sessions: sessionmaker[
         assert _pickup(session, event_id) is None  # the same change again: no second call
 
 
+def test_a_car_ready_outside_hours_is_called_when_the_store_opens(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:  # NOW is 10:00 in New York; the store opens at noon
+        w = _world(session, hours={"wed": [["12:00", "18:00"]]}, outbound={"pickup_calls": True})
+        job = _pickup(session, _ready_ro(session, w))
+        assert job is not None and job.not_before is not None
+        opening = NOW.astimezone(ZoneInfo("America/New_York")).replace(hour=12, minute=0)
+        assert job.not_before == opening
+        assert job.expires_at > job.not_before  # its retry still fits after the opening
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [
         ({"outbound": {}}, "the store has not opted in"),
-        ({"hours": {"wed": [["12:00", "18:00"]]}}, "the store is closed at 10:00"),
+        ({"hours": {}}, "the store is not open in the next two weeks"),
         ({"dnc": True}, "the customer is do-not-call"),
         ({"allow": [r"^\+1900\d{7}$"]}, "the number is not an allowed destination"),
         ({"status": "Tech Working"}, "not Ready for Pickup"),
