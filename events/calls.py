@@ -130,6 +130,40 @@ class EntryCtx(_Model):
     author: str | None = None
 
 
+class PurchaseCtx(_Model):
+    id: int
+    purchased_at: AwareDatetime
+    salesperson: str = ""
+    condition: str = "new"
+    vehicle: VehicleCtx | None = None
+    deal: str | None = None
+
+
+class DeclinedCtx(_Model):
+    id: int
+    description: str
+    repair_order: str
+    estimate_cents: int | None = None
+    decided_at: AwareDatetime | None = None
+
+
+class RelationshipCtx(_Model):
+    """The customer's whole relationship with the store, whichever department was called."""
+
+    purchases: list[PurchaseCtx] = Field(default_factory=list)  # newest first
+    service_visits: int = 0  # closed repair orders
+    last_visit_at: AwareDatetime | None = None
+    open_repair_orders: int = 0
+    declined: list[DeclinedCtx] = Field(default_factory=list)  # newest first
+    open_follow_ups: int = 0
+
+
+class DepartmentRef(_Model):
+    id: int | None = None  # None: a store that keeps no department rows (service)
+    kind: str = "service"
+    name: str = "Service"
+
+
 class ScreenPop(_Model):
     """What an advisor's screen shows while the phone rings (built by records/screen_pop.py)."""
 
@@ -139,6 +173,7 @@ class ScreenPop(_Model):
     repair_orders: list[RepairOrderCtx] = Field(default_factory=list)  # open ones, oldest first
     advisor: AdvisorRef | None = None  # the assigned advisor
     recent_entries: list[EntryCtx] = Field(default_factory=list)  # newest first, at most 3
+    relationship: RelationshipCtx | None = None  # None for an unknown caller
 
     @model_validator(mode="after")
     def _unknown_means_no_customer(self) -> ScreenPop:
@@ -169,6 +204,7 @@ class CallRinging(CallEvent, ScreenPop):
     sip_call_id: str | None = Field(default=None, max_length=300)
     # The advisor who called this number lately (sticky callback: the call goes to them).
     last_contacted: AdvisorRef | None = None
+    department: DepartmentRef | None = None  # the department whose number was dialled
 
 
 class CallAnswered(CallEvent):
@@ -258,6 +294,7 @@ class CallEnded(CallEvent):
     legs: list[LegInfo] = Field(default_factory=list)
     recordings: list[RecordingInfo] = Field(default_factory=list)
     callback: CallbackInfo | None = None
+    department_id: int | None = None  # the department whose number was dialled
 
     @property
     def ended_at(self) -> datetime:

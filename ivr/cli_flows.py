@@ -68,7 +68,7 @@ def check(directory: Path | None) -> None:
     '("is my car ready", or "say:one" for words that look like keys), wav:FILE (speech from a '
     "WAV file, recognized by the local model), silence, hangup.",
 )
-@click.option("--did", default=None, help="Number dialed: picks the store.")
+@click.option("--did", default=None, help="Number dialed: picks the store and department.")
 @click.option("--store-id", type=int, default=1, show_default=True, help="Store, without --did.")
 @click.option("--steps", "show_steps", is_flag=True, help="Prefix each line with its step.")
 @click.option(
@@ -148,7 +148,12 @@ async def _run(
     )
     fixed = at.replace(tzinfo=store.tz) if at else None
     result = await FlowEngine(flow_set, records).run(
-        channel, store=store, caller=caller, flow=flow, clock=(lambda: fixed) if fixed else None
+        channel,
+        store=store,
+        caller=caller,
+        flow=flow,
+        clock=(lambda: fixed) if fixed else None,
+        department=store.department_for_did(did),  # --did of a department: its hours
     )
     click.echo(result.script(steps=show_steps))
     if channel.remaining:

@@ -7,8 +7,9 @@ engine, templates and events only read them, so the core never touches SQLAlchem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # The life of a repair order in a service lane, in order. Stores may add their own statuses
@@ -90,6 +91,55 @@ def parse_hours(hours: dict[str, list[list[str]]]) -> dict[str, list[tuple[time,
     return parsed
 
 
+def parse_spans(spans: Any) -> tuple[tuple[time, time], ...]:
+    """`[["08:00", "12:00"], ...]` → time pairs, for one day; raises ValueError."""
+    return tuple(parse_hours({"mon": spans}).get("mon", [])) if spans else ()
+
+
+@dataclass(frozen=True)
+class Closure:
+    """A holiday or closure of the whole store; `hours` empty: closed all day, else the hours
+    it keeps that day (Christmas Eve 8 to 12)."""
+
+    date: date
+    name: str
+    hours: tuple[tuple[time, time], ...] = ()
+
+
+def parse_closures(items: Any) -> tuple[Closure, ...]:
+    """Validate `Store.closures` (`[{"date": "2026-12-25", "name": ..., "hours": [...]}]`);
+    raises ValueError naming the bad entry."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise ValueError("closures: must be a list of {date, name, hours?}")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "date" not in item:
+            raise ValueError(f"closures[{i}]: needs a date (YYYY-MM-DD)")
+        try:
+            day = date.fromisoformat(str(item["date"]))
+        except ValueError:
+            raise ValueError(f"closures[{i}].date: {item['date']!r} is not YYYY-MM-DD") from None
+        try:
+            spans = parse_spans(item.get("hours"))
+        except ValueError as exc:
+            raise ValueError(f"closures[{i}].hours: {str(exc).split(': ', 1)[-1]}") from None
+        out.append(Closure(date=day, name=str(item.get("name") or "a holiday"), hours=spans))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class DepartmentInfo:
+    """One department of a store: the number a caller dialled rings it (StoreNumber)."""
+
+    id: int
+    kind: str  # DepartmentKind
+    name: str
+    hours: dict[str, list[list[str]]] | None = None  # None: the store's hours
+    flow: str = "main"
+
+
 @dataclass(frozen=True)
 class StoreInfo:
     id: int
@@ -99,6 +149,20 @@ class StoreInfo:
     dids: tuple[str, ...] = ()
     recording_consent: bool = True
     statuses: tuple[str, ...] = STANDARD_STATUSES
+    address: str | None = None
+    closures: tuple[Closure, ...] = ()
+    departments: tuple[DepartmentInfo, ...] = ()
+    # DID (E.164) → department kind, for numbers that ring a department; the rest ring service.
+    number_departments: dict[str, str] = field(default_factory=dict)
+
+    def department(self, kind: str) -> DepartmentInfo | None:
+        return next((d for d in self.departments if d.kind == kind), None)
+
+    def department_for_did(self, did: str | None) -> DepartmentInfo | None:
+        """The department a dialled number rings: its own, else service (None when the store
+        keeps no service department row: then it is the store itself, as before departments)."""
+        kind = self.number_departments.get(did or "", DepartmentKind.service.value)
+        return self.department(kind)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -108,10 +172,11 @@ class StoreInfo:
         return at.astimezone(self.tz)
 
     def is_open(self, at: datetime) -> bool:
-        """Opening hours are in the store's own time zone, whatever zone `at` is in."""
-        local = self.local(at)
-        spans = parse_hours(self.hours).get(WEEKDAYS[local.weekday()], [])
-        return any(opens <= local.time() < closes for opens, closes in spans)
+        """Opening hours are in the store's own time zone, whatever zone `at` is in; a closure
+        that day replaces them."""
+        from ivr.hours import Hours  # ivr.hours builds on these views
+
+        return Hours.of(self).open_at(at)
 
 
 @dataclass(frozen=True)
@@ -179,6 +244,43 @@ class ThreadEntryInfo:
 
 
 @dataclass(frozen=True)
+class PurchaseInfo:
+    """A vehicle the customer bought here (sales), with who sold it."""
+
+    id: int
+    purchased_at: datetime
+    salesperson: str  # the user's name, else as the DMS named them
+    condition: str = "new"
+    vehicle: VehicleInfo | None = None
+    deal: str | None = None  # the DMS deal number
+    salesperson_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DeclinedItemInfo:
+    """A repair the customer was offered on an RO and declined: a reason to call them."""
+
+    id: int
+    description: str
+    repair_order: str  # its RO number
+    estimate_cents: int | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RelationshipInfo:
+    """The whole relationship with the store, whichever department is asking: what they
+    bought, how often they come for service, what is open, declined and owed to them."""
+
+    purchases: tuple[PurchaseInfo, ...] = ()  # newest first
+    service_visits: int = 0  # closed repair orders
+    last_visit_at: datetime | None = None
+    open_repair_orders: int = 0
+    declined: tuple[DeclinedItemInfo, ...] = ()  # newest first
+    open_follow_ups: int = 0
+
+
+@dataclass(frozen=True)
 class CustomerInfo:
     id: int
     first_name: str
@@ -188,6 +290,7 @@ class CustomerInfo:
     open_repair_orders: tuple[RepairOrderInfo, ...] = ()
     advisor: AdvisorInfo | None = None
     recent_entries: tuple[ThreadEntryInfo, ...] = ()
+    relationship: RelationshipInfo = field(default_factory=RelationshipInfo)
 
     @property
     def name(self) -> str:

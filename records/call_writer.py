@@ -64,6 +64,7 @@ from records.models import (
     CallbackTask,
     CallLeg,
     Customer,
+    Department,
     Recording,
     ThreadEntry,
     User,
@@ -131,6 +132,7 @@ class CallWriter:
             customer_id=p.customer.id if p.customer else None,
             direction=p.direction,
         )
+        self._department(session, call, p.department.id if p.department else None)
         return []
 
     def _answered(self, session: Session, p: CallAnswered, _redelivered: bool) -> list[Notice]:
@@ -169,6 +171,7 @@ class CallWriter:
             customer_id=p.customer_id,
             direction=p.direction,
         )
+        self._department(session, call, p.department_id)
         call.ended_at = p.ended_at
         call.disposition = p.disposition.value
         if p.flow_path:
@@ -460,6 +463,14 @@ class CallWriter:
         if active_only:
             query = query.where(User.active.is_(True))
         return session.scalar(query)
+
+    def _department(self, session: Session, call: Call, department_id: int | None) -> None:
+        """The dialled department, if it is this store's (never overwritten once known)."""
+        if call.department_id is not None or department_id is None:
+            return
+        owner = session.scalar(select(Department.store_id).where(Department.id == department_id))
+        if owner == call.store_id:
+            call.department_id = department_id
 
     def _customer_in_store(
         self, session: Session, store_id: int, customer_id: int | None

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from events.calls import AdvisorRef, ScreenPop
-from ivr.domain import AdvisorInfo, CustomerInfo
+from events.calls import AdvisorRef, DepartmentRef, ScreenPop
+from ivr.domain import AdvisorInfo, CustomerInfo, DepartmentInfo
 from records.views import load_customer_by_phone
 
 
@@ -32,6 +32,7 @@ def screen_pop(customer: CustomerInfo | None) -> ScreenPop:
             "repair_orders": customer.open_repair_orders,
             "advisor": customer.advisor,
             "recent_entries": customer.recent_entries,
+            "relationship": customer.relationship,
         },
         from_attributes=True,
     )
@@ -46,6 +47,13 @@ def screen_pop_context(
         load_customer_by_phone(session, store_id, caller_e164, region) if caller_e164 else None
     )
     return screen_pop(customer).model_dump(mode="json")
+
+
+def department_ref(department: DepartmentInfo | None) -> DepartmentRef:
+    """The dialled department as the screen-pop names it (none kept: the store's service)."""
+    if department is None:
+        return DepartmentRef()
+    return DepartmentRef(id=department.id, kind=department.kind, name=department.name)
 
 
 def advisor_ref(advisor: AdvisorInfo | None) -> AdvisorRef | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -22,24 +23,36 @@ from ivr.domain import (
     CLOSED_STATUSES,
     STANDARD_STATUSES,
     AdvisorInfo,
+    Closure,
     CustomerInfo,
+    DeclinedItemInfo,
+    DepartmentInfo,
+    DepartmentKind,
+    LineStatus,
+    PurchaseInfo,
+    RelationshipInfo,
     RepairOrderInfo,
     Role,
     StatusEvent,
     StoreInfo,
     ThreadEntryInfo,
     VehicleInfo,
+    parse_closures,
 )
 from ivr.phone import try_e164
 from records.models import (
     Customer,
+    Department,
+    FollowUp,
     PhoneNumber,
     RepairOrder,
+    RoLineItem,
     Store,
     StoreNumber,
     ThreadEntry,
     User,
     Vehicle,
+    VehiclePurchase,
     user_stores,
 )
 
@@ -55,7 +68,26 @@ def statuses_for(store: Store) -> tuple[str, ...]:
     return STANDARD_STATUSES + tuple(dict.fromkeys(extra))
 
 
-def store_view(store: Store) -> StoreInfo:
+def department_view(department: Department) -> DepartmentInfo:
+    hours = department.hours
+    return DepartmentInfo(
+        id=department.id,
+        kind=department.kind,
+        name=department.name,
+        hours={d: [list(s) for s in spans] for d, spans in hours.items()} if hours else None,
+        flow=department.flow or "main",
+    )
+
+
+def _closures(store: Store) -> tuple[Closure, ...]:
+    try:
+        return parse_closures(store.closures or [])
+    except ValueError:  # checked on the way in (import, API); a bad row must not drop calls
+        return ()
+
+
+def store_view(store: Store, departments: Sequence[Department] = ()) -> StoreInfo:
+    """`departments`: the store's, when the caller needs them (a call: which one was dialled)."""
     return StoreInfo(
         id=store.id,
         name=store.name,
@@ -64,6 +96,12 @@ def store_view(store: Store) -> StoreInfo:
         dids=tuple(store.dids),
         recording_consent=store.recording_consent,
         statuses=statuses_for(store),
+        address=store.address,
+        closures=_closures(store),
+        departments=tuple(department_view(d) for d in departments),
+        number_departments={
+            n.e164: n.department.kind for n in store.numbers if n.department is not None
+        },
     )
 
 
@@ -114,10 +152,25 @@ def thread_entry_view(entry: ThreadEntry) -> ThreadEntryInfo:
     )
 
 
+def purchase_view(purchase: VehiclePurchase) -> PurchaseInfo:
+    """Needs `vehicle` and `salesperson` loaded; the user's name wins over the DMS's."""
+    seller = purchase.salesperson
+    return PurchaseInfo(
+        id=purchase.id,
+        purchased_at=purchase.purchased_at,
+        salesperson=seller.name if seller is not None else purchase.salesperson_name,
+        condition=purchase.condition,
+        vehicle=vehicle_view(purchase.vehicle) if purchase.vehicle is not None else None,
+        deal=purchase.dms_id,
+        salesperson_id=purchase.salesperson_id,
+    )
+
+
 def customer_view(
     customer: Customer,
     open_repair_orders: Sequence[RepairOrder] = (),
     recent_entries: Sequence[ThreadEntry] = (),
+    relationship: RelationshipInfo | None = None,
 ) -> CustomerInfo:
     """The assigned advisor is the customer's own (if still active), else the advisor of the
     newest open repair order, so "transfer to my advisor" has somebody to ring."""
@@ -138,6 +191,7 @@ def customer_view(
         open_repair_orders=tuple(repair_order_view(ro) for ro in open_repair_orders),
         advisor=advisor_view(advisor) if advisor is not None else None,
         recent_entries=tuple(thread_entry_view(e) for e in recent_entries),
+        relationship=relationship or RelationshipInfo(open_repair_orders=len(open_repair_orders)),
     )
 
 
@@ -163,12 +217,19 @@ def is_open_clause() -> ColumnElement[bool]:
 
 
 def _store_query() -> Select[Store]:
-    return select(Store).options(selectinload(Store.numbers))
+    return select(Store).options(selectinload(Store.numbers).joinedload(StoreNumber.department))
+
+
+def load_departments(session: Session, store_id: int) -> list[Department]:
+    query = select(Department).where(Department.store_id == store_id).order_by(Department.id)
+    return list(session.scalars(query))
 
 
 def load_store(session: Session, store_id: int) -> StoreInfo | None:
     store = session.scalars(_store_query().where(Store.id == store_id)).first()
-    return store_view(store) if store is not None else None
+    if store is None:
+        return None
+    return store_view(store, load_departments(session, store.id))
 
 
 def load_store_for_did(session: Session, did: str, region: str = "US") -> StoreInfo | None:
@@ -178,7 +239,9 @@ def load_store_for_did(session: Session, did: str, region: str = "US") -> StoreI
         return None
     query = _store_query().join(StoreNumber, StoreNumber.store_id == Store.id)
     store = session.scalars(query.where(StoreNumber.e164 == e164)).first()
-    return store_view(store) if store is not None else None
+    if store is None:
+        return None
+    return store_view(store, load_departments(session, store.id))
 
 
 # The screen-pop path runs these on every incoming call. Built once with bind parameters: at
@@ -223,6 +286,71 @@ def load_recent_entries(session: Session, customer_id: int) -> list[ThreadEntry]
     return list(session.scalars(_RECENT_ENTRIES, {"customer_id": customer_id}))
 
 
+_PURCHASES = (
+    select(VehiclePurchase)
+    .where(VehiclePurchase.customer_id == bindparam("customer_id"))
+    .options(joinedload(VehiclePurchase.vehicle), joinedload(VehiclePurchase.salesperson))
+    .order_by(VehiclePurchase.purchased_at.desc(), VehiclePurchase.id.desc())
+)
+# Visits and open follow-ups in one round trip: scalar subqueries, each on its own index.
+_CLOSED_ROS = RepairOrder.customer_id == bindparam("customer_id")
+_TALLY = select(
+    select(func.count(RepairOrder.id)).where(_CLOSED_ROS, ~is_open_clause()).scalar_subquery(),
+    select(func.max(func.coalesce(RepairOrder.closed_at, RepairOrder.opened_at)))
+    .where(_CLOSED_ROS, ~is_open_clause())
+    .scalar_subquery(),
+    select(func.count(FollowUp.id))
+    .where(FollowUp.customer_id == bindparam("customer_id"), FollowUp.done_at.is_(None))
+    .scalar_subquery(),
+)
+_DECLINED = (
+    select(RoLineItem, RepairOrder.number)
+    .join(RepairOrder, RepairOrder.id == RoLineItem.repair_order_id)
+    .where(
+        RepairOrder.customer_id == bindparam("customer_id"),
+        RoLineItem.status == LineStatus.declined.value,
+    )
+    .order_by(RepairOrder.opened_at.desc(), RoLineItem.id.desc())
+)
+
+
+def load_purchases(session: Session, customer_id: int) -> list[VehiclePurchase]:
+    """Vehicles the customer bought here, newest first (vehicle and salesperson loaded)."""
+    return list(session.scalars(_PURCHASES, {"customer_id": customer_id}).unique())
+
+
+def load_relationship(
+    session: Session, customer_id: int, open_repair_orders: int | None = None
+) -> RelationshipInfo:
+    """Vehicles bought, service visits, open ROs, declined items and open follow-ups: three
+    indexed queries by customer (four when the open RO count is not given)."""
+    purchases = load_purchases(session, customer_id)
+    visits, last_visit, follow_ups = session.execute(_TALLY, {"customer_id": customer_id}).one()
+    declined = session.execute(_DECLINED, {"customer_id": customer_id}).all()
+    if open_repair_orders is None:
+        open_repair_orders = len(load_open_repair_orders(session, customer_id))
+    # SQLite hands back max() of a datetime column as text; read it through the column type.
+    if isinstance(last_visit, str):
+        last_visit = datetime.fromisoformat(last_visit).replace(tzinfo=UTC)
+    return RelationshipInfo(
+        purchases=tuple(purchase_view(p) for p in purchases),
+        service_visits=int(visits or 0),
+        last_visit_at=last_visit,
+        open_repair_orders=open_repair_orders,
+        declined=tuple(
+            DeclinedItemInfo(
+                id=item.id,
+                description=item.description,
+                repair_order=number,
+                estimate_cents=item.estimate_cents,
+                decided_at=item.decided_at,
+            )
+            for item, number in declined
+        ),
+        open_follow_ups=int(follow_ups or 0),
+    )
+
+
 def load_customer(
     session: Session, customer_id: int, store_id: int | None = None
 ) -> CustomerInfo | None:
@@ -230,10 +358,12 @@ def load_customer(
     customer = session.scalars(_CUSTOMER, {"customer_id": customer_id}).first()
     if customer is None or (store_id is not None and customer.store_id != store_id):
         return None
+    open_ros = load_open_repair_orders(session, customer.id)
     return customer_view(
         customer,
-        load_open_repair_orders(session, customer.id),
+        open_ros,
         load_recent_entries(session, customer.id),
+        load_relationship(session, customer.id, len(open_ros)),
     )
 
 
@@ -313,12 +443,23 @@ def load_user(session: Session, store_id: int, username: str) -> AdvisorInfo | N
 
 
 def load_group(session: Session, store_id: int, name: str) -> list[AdvisorInfo]:
-    """Ring-group members in a stable order. "service" is every active advisor of the store;
-    any other name is the users whose `groups` list holds it (filtered here, not in SQL,
-    because JSON containment differs between SQLite and PostgreSQL and a store has few users)."""
+    """Ring-group members in a stable order. "service" is every active advisor of the store
+    who works in no other department; a department's kind (`sales`) is its users; any name is
+    also the users whose `groups` list holds it (filtered here, not in SQL, because JSON
+    containment differs between SQLite and PostgreSQL and a store has few users)."""
     users = session.scalars(_store_users(store_id)).all()
+    kinds = {d.id: d.kind for d in load_departments(session, store_id)}
+    other = {k for k in DepartmentKind if k != DepartmentKind.service}
+
+    def department(user: User) -> str:
+        return kinds.get(user.department_id or 0, DepartmentKind.service.value)
+
     if name == "service":
-        members = [u for u in users if u.role == Role.advisor]
+        members = [u for u in users if u.role == Role.advisor and department(u) not in other]
     else:
-        members = [u for u in users if name in (u.groups or [])]
+        members = [
+            u
+            for u in users
+            if name in (u.groups or []) or (name in other and department(u) == name)
+        ]
     return [advisor_view(u) for u in members]

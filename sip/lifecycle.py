@@ -37,7 +37,7 @@ from events.calls import (
     publish_call_event_async,
 )
 from events.health import WORKER_STATS
-from ivr.domain import AdvisorInfo, CustomerInfo, StoreInfo
+from ivr.domain import AdvisorInfo, CustomerInfo, DepartmentInfo, DepartmentKind, StoreInfo
 from ivr.flow.channel import (
     GatherResult,
     Prompt,
@@ -49,7 +49,7 @@ from ivr.flow.engine import CallResult, FlowEngine, LogLine
 from ivr.flow.prompts import opening_prompts
 from ivr.flow.records import LastContact, Records
 from ivr.speech import TTS
-from records.screen_pop import advisor_ref, screen_pop
+from records.screen_pop import advisor_ref, department_ref, screen_pop
 from sip.channel import PjsuaChannel
 from sip.journal import CallJournal, JournalEntry
 from sip.media import LegRecording
@@ -85,7 +85,8 @@ class _Call:
     answered_at: datetime | None = None
     result: CallResult | None = None
     consent_played: bool = False
-    flow: str = "main"  # the entry flow: the store's, or a sticky callback's (STICKY_FLOWS)
+    flow: str = "main"  # the entry flow: the department's, or a sticky callback's (STICKY_FLOWS)
+    department: DepartmentInfo | None = None  # the one the DID rings (None: no rows, service)
     # Events go out strictly in order: each publish waits for the one before it.
     tail: asyncio.Future[None] | None = None
 
@@ -148,8 +149,13 @@ class CallLifecycle:
                 customer = await self.records.customer_by_phone(store.id, inbound.caller)
             except Exception:  # noqa: BLE001 - an unknown caller still gets served
                 log.exception("caller lookup failed for %s", inbound.caller)
-        last = await self._last_contact(store, inbound.caller)
-        call = _Call(inbound, store, customer, flow=self.flow)
+        department = store.department_for_did(inbound.did)
+        call = _Call(inbound, store, customer, flow=self._entry_flow(department))
+        call.department = department
+        last = None
+        if department is None or department.kind == DepartmentKind.service:
+            # Sticky callbacks are the service advisors': a call to sales is sales'.
+            last = await self._last_contact(store, inbound.caller)
         if last is not None and STICKY_FLOWS[last.mode] in self.engine.flows:
             call.flow = STICKY_FLOWS[last.mode]
         self.calls[inbound.call_uuid] = call
@@ -166,11 +172,25 @@ class CallLifecycle:
                 caller_raw=inbound.caller_raw[:200],
                 sip_call_id=inbound.sip_call_id[:300],
                 last_contacted=advisor_ref(last.advisor if last else None),
+                department=department_ref(department),
                 **pop,
             ),
         )
         await self._prepare_greeting(call)
         return self.handle
+
+    def _entry_flow(self, department: DepartmentInfo | None) -> str:
+        """The dialled department's flow; the worker's entry flow when it has none, keeps the
+        default (`main`), or names one the flows folder lacks (logged: a typo must not drop
+        calls)."""
+        if department is None or department.flow in (self.flow, "main"):
+            return self.flow
+        if department.flow not in self.engine.flows:
+            log.warning(
+                "department %s: no flow %r, running %r", department.kind, department.flow, self.flow
+            )
+            return self.flow
+        return department.flow
 
     async def _last_contact(self, store: StoreInfo, caller: str | None) -> LastContact | None:
         """An advisor who called this customer lately (sticky callbacks), if any."""
@@ -196,6 +216,7 @@ class CallLifecycle:
                 customer=call.customer,
                 caller=call.inbound.caller,
                 flow=call.flow,
+                department=call.department,
             )
             if texts:
                 await self.tts.render(texts[0])
@@ -226,6 +247,7 @@ class CallLifecycle:
             flow=call.flow,
             customer=call.customer,
             on_log=lambda line: self._step(call, line),
+            department=call.department,
         )
         channel.log.info("flow ended: %s", call.result.outcome.describe())
 
@@ -291,6 +313,7 @@ class CallLifecycle:
                 recordings=recording_infos(
                     recordings, self.recordings_dir, consent_played=call.consent_played
                 ),
+                department_id=call.department.id if call.department else None,
             ),
         )
         if call.tail is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo
+from ivr.domain import AdvisorInfo, CustomerInfo, DepartmentInfo, RepairOrderInfo, StoreInfo
 from ivr.flow.channel import (
     CallChannel,
     CallerHungUp,
@@ -28,6 +28,7 @@ from ivr.flow.records import Records
 from ivr.flow.schema import RETURN, Flow, FlowSet, Step
 from ivr.flow.steps import STEP_TYPES
 from ivr.flow.templates import evaluate, render
+from ivr.hours import Hours, HoursView
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Call:
     depth: int = 0
     # Sees every log line as it happens (the SIP worker publishes them as `call.step`).
     on_log: Callable[[LogLine], None] | None = None
+    # The department whose number was dialled (None: the store itself, as before departments).
+    department: DepartmentInfo | None = None
 
     # --- state -------------------------------------------------------------------------------
 
@@ -130,8 +133,13 @@ class Call:
         """Now in the store's time zone: opening hours and "today" are the store's."""
         return self.store.local(self.clock())
 
+    def hours(self) -> Hours:
+        """The dialled department's opening hours (else the store's), with the store's closures."""
+        return Hours.of(self.store, self.department)
+
     def context(self) -> dict[str, Any]:
         now = self.now()
+        hours = self.hours()
         return {
             "store": self.store,
             "customer": self.customer,
@@ -140,7 +148,9 @@ class Call:
             "caller": self.caller or "",
             "vars": defaultdict(lambda: None, self.vars),  # an unset variable reads as None
             "now": now,
-            "store_open": self.store.is_open(now),
+            "store_open": hours.open_at(now),
+            "department": self.department,
+            "hours": HoursView(hours, now),
         }
 
     def render(self, source: str) -> str:
@@ -238,11 +248,13 @@ class FlowEngine:
         clock: Callable[[], datetime] | None = None,
         customer: CustomerInfo | None | Unknown = UNKNOWN,
         on_log: Callable[[LogLine], None] | None = None,
+        department: DepartmentInfo | None = None,
     ) -> CallResult:
         """Run `flow` for one call to its end; never raises for anything the call does.
 
         `customer` skips the lookup when the worker already identified the caller while the
-        phone rang (None: looked up, not a customer).
+        phone rang (None: looked up, not a customer). `department` is the one the dialled
+        number rings: its hours are the call's `store_open` and `hours`.
         """
         call = Call(
             channel=channel,
@@ -252,6 +264,7 @@ class FlowEngine:
             engine=self,
             clock=clock or (lambda: datetime.now(UTC)),
             on_log=on_log,
+            department=department,
         )
         try:
             if not isinstance(customer, Unknown):

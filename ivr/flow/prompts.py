@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from jinja2.meta import find_undeclared_variables
 
-from ivr.domain import CustomerInfo, StoreInfo
+from ivr.domain import CustomerInfo, DepartmentInfo, StoreInfo
 from ivr.flow.records import Records
 from ivr.flow.schema import FlowSet
 from ivr.flow.templates import ENV, render
@@ -40,6 +40,7 @@ async def opening_prompts(
     caller: str | None,
     flow: str = "main",
     at: datetime | None = None,
+    department: DepartmentInfo | None = None,
 ) -> list[str]:
     """What the caller will hear first: the texts of the `say` steps the entry flow opens with.
 
@@ -59,6 +60,7 @@ async def opening_prompts(
         clock=lambda: at or datetime.now(UTC),
         customer=customer,
         advisor=customer.advisor if customer else None,
+        department=department,
     )
     texts: list[str] = []
     name: str | None = entry.start

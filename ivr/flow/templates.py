@@ -21,7 +21,18 @@ from ivr.phone import spoken
 
 # What every template and condition can read (see engine.Call.context).
 CONTEXT_NAMES: frozenset[str] = frozenset(
-    {"store", "customer", "ro", "advisor", "caller", "vars", "now", "store_open"}
+    {
+        "store",
+        "customer",
+        "ro",
+        "advisor",
+        "caller",
+        "vars",
+        "now",
+        "store_open",
+        "department",
+        "hours",
+    }
 )
 
 

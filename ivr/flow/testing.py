@@ -176,12 +176,18 @@ async def run_case(
     except (KeyError, ValueError, TypeError) as exc:
         outcome.failures.append(f"bad given: {exc}")
         return outcome
-    flow = str(case.get("flow") or "main")
+    department = None
+    if given.get("department"):
+        department = store.department(str(given["department"]))
+        if department is None:
+            outcome.failures.append(f"bad given: no department {given['department']!r} in store")
+            return outcome
+    flow = str(case.get("flow") or (department.flow if department else "main"))
     if flow not in flows:
         outcome.failures.append(f"no flow named {flow!r}")
         return outcome
     result = await FlowEngine(flows, records).run(
-        channel, store=store, caller=caller, flow=flow, clock=lambda: now
+        channel, store=store, caller=caller, flow=flow, clock=lambda: now, department=department
     )
     outcome.script = result.script(steps=True)
     users = {u.username: u.id for u in records.users}

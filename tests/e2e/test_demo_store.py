@@ -294,3 +294,53 @@ def test_advisor_busy_leads_to_a_voicemail_on_the_thread_and_a_callback(
     tasks = httpx.get(f"{api}/callbacks", params={"state": "open"}, headers=admin).json()
     owed = [t for t in tasks["items"] if t["customer_id"] == customer_id]
     assert len(owed) == 1 and owed[0]["owner"]["id"] == advisor_id, owed
+
+
+def test_a_service_customer_calling_the_sales_line_is_recognised(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    """Departments on one record: demo customer 5 (a service customer with an open RO, who
+    bought their car here) calls the sales number. The screen-pop names the sales department
+    and carries the whole relationship; the sales flow greets them by name; the call record
+    says which department was called."""
+    api = f"http://127.0.0.1:{demo_server.http_port}/api/v1"
+    token = demo_server.token("alice")  # a service advisor: the pop reaches service too
+    headers = {"Authorization": f"Bearer {token}"}
+    caller, sales_did = "+15550200005", "+15550100200"
+    found = httpx.get(f"{api}/customers", params={"phone": caller}, headers=headers).json()
+    customer_id = found["items"][0]["id"]
+
+    sse = SseClient(f"{api}/events?token={token}")
+    assert sse.connected.wait(10), "the SSE stream did not connect"
+    (tmp_path / "sipp").mkdir()
+    sipp = Sipp(tmp_path / "sipp", f"127.0.0.1:{demo_server.sip_port}")
+    result = sipp.run("hold.xml", service=sales_did, call_id="sales", caller=caller, hold_ms=4000)
+    assert result.returncode == 0, result.describe()
+
+    data = sse.first("call.ringing", timeout=5, caller=caller, did=sales_did)["data"]
+    assert isinstance(data, dict)
+    assert data["customer"]["id"] == customer_id  # type: ignore[index]
+    assert data["department"]["kind"] == "sales" and data["department"]["name"] == "Sales"  # type: ignore[index]
+    rel = data["relationship"]
+    assert isinstance(rel, dict)
+    assert [p["salesperson"] for p in rel["purchases"]] == ["Sam Rivera"]
+    assert rel["open_repair_orders"] >= 1 and data["repair_orders"]  # a service customer
+    said = [
+        e["data"].get("said")  # type: ignore[union-attr]
+        for k, e, _ in sse.events
+        if k == "call.step" and e["data"].get("call_uuid") == data["call_uuid"]  # type: ignore[union-attr]
+    ]
+    assert "Thanks for calling Demo Chevrolet sales." in said, said
+    sse.close()
+
+    calls = recorded_calls(api, headers, customer_id=customer_id)
+    assert calls, "the call never reached the record"
+    db = sqlite3.connect(demo_server.env["DRIVELINE_DATABASE_URL"].removeprefix("sqlite:///"))
+    with db:
+        row = db.execute(
+            "SELECT d.kind FROM calls c JOIN departments d ON d.id = c.department_id "
+            "WHERE c.call_uuid = ?",
+            (data["call_uuid"],),
+        ).fetchone()
+    db.close()
+    assert row == ("sales",)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr.cli import main
 from ivr.domain import CLOSED_STATUSES, STANDARD_STATUSES, StoreInfo
 from records import views
-from records.demo import DEMO_DID, seed_demo
+from records.demo import DEMO_DID, DEMO_SALES_DID, seed_demo
 from records.models import Base, Customer, RepairOrder, Store, User
 
 WAITING, IN_SHOP, TECH, READY = STANDARD_STATUSES
@@ -30,12 +30,12 @@ def test_demo_counts_and_shape(demo: dict[str, Any], sessions: sessionmaker[Sess
     counts = demo["counts"]
     assert demo["created"] is True
     assert counts["customers"] == 200
-    assert counts["users"] == 6
+    assert counts["users"] == 7  # 4 service advisors, a salesperson, a manager, an admin
     assert 200 < counts["phones"] < 400
     assert counts["repair_orders_open"] > 50 and counts["repair_orders_closed"] > 20
     with sessions() as s:
         store = s.scalars(select(Store).where(Store.dms_id == "DEMO")).one()
-        info = views.store_view(store)
+        info = views.store_view(store, views.load_departments(s, store.id))
         users = s.scalars(select(User).options(selectinload(User.stores)).order_by(User.id)).all()
         customers = s.scalars(
             select(Customer).options(selectinload(Customer.phones), selectinload(Customer.vehicles))
@@ -45,14 +45,26 @@ def test_demo_counts_and_shape(demo: dict[str, Any], sessions: sessionmaker[Sess
     assert isinstance(info, StoreInfo)
     assert (info.name, info.dids, info.timezone) == (
         "Demo Chevrolet",
-        (DEMO_DID,),
+        (DEMO_DID, DEMO_SALES_DID),
         "America/New_York",
+    )
+    # The sales line rings the sales department (its own hours and flow); the main one service.
+    sales = info.department_for_did(DEMO_SALES_DID)
+    assert sales is not None and (sales.kind, sales.flow) == ("sales", "sales")
+    assert sales.hours and "sun" in sales.hours
+    assert info.department_for_did(DEMO_DID) is None
+    assert info.address and [c.name for c in info.closures][:1] in (
+        ["Christmas Eve"],
+        ["Christmas Day"],
+        ["New Year's Day"],
     )
     assert info.hours["mon"] == [["07:00", "18:00"]] and info.hours["sat"] == [["08:00", "14:00"]]
     assert "sun" not in info.hours and info.recording_consent is True
 
-    advisors = [u for u in users if u.role == "advisor"]
+    advisors = [u for u in users if u.role == "advisor" and u.department_id is None]
     assert len(advisors) == 4
+    (sam,) = [u for u in users if u.department_id is not None]
+    assert sam.groups == ["sales"] and sam.department_id == sales.id
     assert {u.role for u in users} == {"advisor", "manager", "admin"}
     for user in advisors:
         assert user.groups == ["service"] and user.store_ids == [store.id]

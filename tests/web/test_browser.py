@@ -494,3 +494,61 @@ def test_a_real_sipp_call_pops_the_card(web_browser: Any, site: Site, tmp_path: 
         result = running.wait()
     assert result.returncode == 0, result.describe()
     page.context.close()
+
+
+def test_screen_pop_names_the_department_and_the_whole_relationship(
+    web_browser: Any, site: Site
+) -> None:
+    """A service customer calls the sales line: the card says "Calling Sales" and lists the car
+    they bought from Sam; a transfer to service then pops "Transferred from Sales to Service"."""
+    from events.calls import DepartmentRef
+    from records.demo import DEMO_SALES_DID
+
+    caller = "+15550200005"  # demo customer 5: bought their car here, open RO in service
+    page = _page(web_browser, site, "alice")
+    page.wait_for_selector("#live-status[data-live='1']")
+    bus = EventBus(site.redis_url)
+    try:
+        db = make_engine(site.db_url)
+        with session_factory(db)() as session:
+            context = screen_pop_context(session, site.store_id, caller)
+        db.dispose()
+        ringing = CallRinging(
+            **context,
+            call_uuid=f"sales-{uuid.uuid4().hex[:8]}",
+            store_id=site.store_id,
+            at=utcnow(),
+            did=DEMO_SALES_DID,
+            caller=caller,
+            department=DepartmentRef(id=1, kind="sales", name="Sales"),
+        )
+        card = page.locator(".pop", has_text="Calling Sales").first
+        for _ in range(20):  # the subscription may go live a moment after the page's onopen
+            publish_call_event(bus, ringing)
+            try:
+                card.wait_for(timeout=500)
+                break
+            except sync_api.TimeoutError:
+                continue
+        text = card.inner_text()
+        assert context["customer"]["name"] in text
+        assert "from Sam Rivera" in card.locator(".pop-relationship .purchase").inner_text()
+        assert "open RO" in card.locator(".pop-relationship .visits").inner_text()
+        bus.publish(
+            site.store_id,
+            "call.handoff",
+            {
+                "department": "service",
+                "department_name": "Service",
+                "from_department": "sales",
+                "from_department_name": "Sales",
+                "caller": caller,
+                "customer": {"id": context["customer"]["id"], "name": context["customer"]["name"]},
+            },
+        )
+        handoff = page.locator(".pop", has_text="Transferred from Sales to Service").first
+        handoff.wait_for(timeout=5000)
+        assert context["customer"]["name"] in handoff.inner_text()
+    finally:
+        bus.close()
+    page.context.close()

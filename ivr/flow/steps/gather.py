@@ -80,6 +80,9 @@ class Gather(StepSpec):
     barge_in: bool = True
     threshold: float = Field(default=MATCH_THRESHOLD, gt=0.0, le=1.0)  # phrase score to accept
     sensitive: bool = False  # never log what the caller keys or says here
+    # Keep what the caller said (speech that chose a choice) in `vars.NAME`, e.g. for "are you
+    # open Saturday?" to know the day; never for a sensitive gather.
+    heard_into: VarName | None = None
 
     @model_validator(mode="after")
     def _one_shape(self) -> Gather:
@@ -88,6 +91,8 @@ class Gather(StepSpec):
         keys = [c.dtmf for c in self.choices.values() if c.dtmf]
         if len(keys) != len(set(keys)):
             raise ValueError("two choices use the same dtmf key")
+        if self.heard_into and (self.sensitive or self.input is not None):
+            raise ValueError("heard_into keeps spoken choices: not with input or sensitive")
         return self
 
     def targets(self) -> list[tuple[str, str]]:
@@ -98,7 +103,7 @@ class Gather(StepSpec):
         return [(f, v) for f, v in (("prompt", self.prompt), ("reprompt", self.reprompt)) if v]
 
     def assigns(self) -> list[str]:
-        return [self.input.into] if self.input else []
+        return [self.input.into] if self.input else [self.heard_into] if self.heard_into else []
 
 
 def normalize(text: str) -> str:
@@ -220,6 +225,8 @@ async def handle(spec: Gather, call: Call) -> str | None:
                 closest = f"closest {best} at {score:.2f}" if best else "nothing close"
                 call.note(f"no match ({closest}; needs {spec.threshold:.2f})")
         if chosen is not None:
+            if spec.heard_into:
+                call.vars[spec.heard_into] = result.heard if not result.digits else None
             return spec.choices[chosen].next or chosen
     call.note(f"no usable answer after {spec.attempts} attempt(s)")
     return spec.otherwise

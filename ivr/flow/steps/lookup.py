@@ -90,7 +90,7 @@ async def _answer(spec: Lookup, call: Call) -> tuple[str, str]:
         )
         call.advisor = advisor
         return ("found", advisor.name) if advisor else ("not_found", "no advisor")
-    is_open = call.store.is_open(call.now())
+    is_open = call.hours().open_at(call.now())
     return ("open" if is_open else "closed"), call.store.name
 
 

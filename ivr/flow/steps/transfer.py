@@ -2,9 +2,13 @@
 
 Targets: `assigned_advisor`, `last_contacted_advisor` (the advisor who called this caller
 within the store's sticky-callback window), `user:USERNAME`, `group:NAME` (rings every member
-at once), or a number / SIP URI (`+15552010001`, `sip:desk@pbx.example`). When nobody
-answers the step goes to `otherwise` (else `next`). An answered transfer ends the flow: the
-call is bridged.
+at once), `department:KIND` (service, sales, parts, bdc: rings that department's people), or a
+number / SIP URI (`+15552010001`, `sip:desk@pbx.example`). When nobody answers the step goes
+to `otherwise` (else `next`). An answered transfer ends the flow: the call is bridged.
+
+A department transfer carries the caller across: before it rings, a `call.handoff` event names
+the caller (as identified on this call), the department the call came from and the one it goes
+to, so the screen of whoever picks up says who is on the line and why.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field
 
+from ivr.domain import DepartmentKind
 from ivr.flow.channel import TransferStatus
 from ivr.flow.steps.base import Seconds, StepSpec
 
@@ -23,13 +28,20 @@ if TYPE_CHECKING:
 _TARGET = re.compile(
     r"^(assigned_advisor|last_contacted_advisor|user:[\w.@-]+|group:[\w.-]+|\+[1-9]\d{6,14}|sips?:\S+)$"
 )
+HANDOFF_EVENT = "call.handoff"
 
 
 def _check_target(value: str) -> str:
+    kind, sep, name = value.partition(":")
+    if sep and kind == "department":
+        if name not in DepartmentKind.__members__:
+            known = ", ".join(DepartmentKind)
+            raise ValueError(f"unknown department {name!r}: use department:KIND with {known}")
+        return value
     if not _TARGET.match(value):
         raise ValueError(
             f"unknown target {value!r}: use assigned_advisor, last_contacted_advisor, "
-            "user:NAME, group:NAME, "
+            "user:NAME, group:NAME, department:KIND, "
             "+E164 or sip:URI"
         )
     return value
@@ -74,10 +86,31 @@ async def resolve(target: str, call: Call) -> tuple[str, dict[str, str]]:
     if kind == "user":
         user = await call.records.user(call.store.id, name)
         return (name, {user.contact: user.name} if user and user.contact else {})
-    if kind == "group":
+    if kind in ("group", "department"):
+        # A department's people are its ring group (records: users of that department).
         members = await call.records.group(call.store.id, name)
-        return (f"group {name}", {m.contact: m.name for m in members if m.contact})
+        return (f"{kind} {name}", {m.contact: m.name for m in members if m.contact})
     return (target, {target: target})
+
+
+async def _hand_off(target: str, call: Call) -> None:
+    """Announce who is coming over, from which department, before the phones ring."""
+    kind = target.partition(":")[2]
+    going, coming = call.store.department(kind), call.department
+    customer = call.customer
+    await call.records.publish(
+        call.store.id,
+        HANDOFF_EVENT,
+        {
+            "department": kind,
+            "department_name": going.name if going else kind.title(),
+            "from_department": coming.kind if coming else DepartmentKind.service.value,
+            "from_department_name": coming.name if coming else "Service",
+            "caller": call.caller,
+            "customer": {"id": customer.id, "name": customer.name} if customer else None,
+            "repair_order": call.ro.number if call.ro else None,
+        },
+    )
 
 
 async def handle(spec: Transfer, call: Call) -> str | None:
@@ -90,6 +123,8 @@ async def handle(spec: Transfer, call: Call) -> str | None:
         if not contacts:
             call.note(f"{label}: nobody to ring")
             continue
+        if target.startswith("department:"):
+            await _hand_off(target, call)
         result = await call.transfer(label, list(contacts), spec.ring)
         if result.status == TransferStatus.answered:
             contact = result.contact or next(iter(contacts))
