@@ -83,6 +83,12 @@ def require_admin(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(require_admin)]
 
 
+def own_only(user: User) -> int | None:
+    """The owner filter for work lists: advisors work their own callbacks and follow-ups;
+    managers and admins see their stores'."""
+    return user.id if user.role == Role.advisor else None
+
+
 def get_bus(request: Request) -> EventBus:
     bus: EventBus = request.app.state.bus
     return bus

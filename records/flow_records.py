@@ -20,9 +20,9 @@ from events.bus import AsyncEventBus, EventBus
 from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo, ThreadKind
 from ivr.flow.records import LastContact
 from ivr.phone import try_e164
-from records import outbound, views
+from records import followups, outbound, views
 from records.db import session_factory, transaction
-from records.models import CallbackTask, Customer, ThreadEntry
+from records.models import CallbackTask, Customer, RepairOrder, ThreadEntry
 
 T = TypeVar("T")
 
@@ -151,6 +151,35 @@ class SqlRecords:
                 "reason": reason,
             },
         )
+
+    async def create_promise(
+        self,
+        store_id: int,
+        repair_order_id: int,
+        text: str,
+        trigger: str | None = None,
+        due_at: datetime | None = None,
+    ) -> None:
+        """records/followups.py makes it (owner: the RO's advisor), then `follow_up.changed`."""
+
+        def write(session: Session) -> dict[str, Any]:
+            ro = session.get(RepairOrder, repair_order_id)
+            if ro is None or ro.store_id != store_id:
+                raise ValueError(f"repair order {repair_order_id} is not in store {store_id}")
+            fu = followups.create_promise(
+                session, ro=ro, text=text, created_by_id=None, trigger=trigger, due_at=due_at
+            )
+            return {
+                "follow_up_id": fu.id,
+                "kind": fu.kind,
+                "customer_id": fu.customer_id,
+                "owner_id": fu.owner_id,
+                "due_at": fu.due_at.isoformat() if fu.due_at else None,
+                "outcome": None,
+            }
+
+        payload = await self._in_thread(self._write, write)
+        await self.publish(store_id, "follow_up.changed", payload)
 
     async def publish(self, store_id: int, event_type: str, payload: dict[str, Any]) -> None:
         if isinstance(self.bus, AsyncEventBus):

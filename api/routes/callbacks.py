@@ -14,20 +14,16 @@ from api.deps import (
     SessionDep,
     field_error,
     not_found,
+    own_only,
     publish,
 )
 from api.paging import Limit, Offset, page
 from api.schemas import CallbackIn, CallbackOut, Page
 from ivr.domain import Role
 from records import queries
-from records.models import CallbackTask, User, utcnow
+from records.models import CallbackTask, utcnow
 
 router = APIRouter(prefix="/callbacks", tags=["callbacks"])
-
-
-def _own_only(user: User) -> int | None:
-    """Advisors work their own list; managers and admins see the whole store's."""
-    return user.id if user.role == Role.advisor else None
 
 
 @router.get("", response_model=Page[CallbackOut])
@@ -66,7 +62,7 @@ def list_callbacks(
 def get_callback(
     task_id: DbId, session: SessionDep, scope: ScopeDep, user: CurrentUser
 ) -> CallbackTask:
-    task = queries.get_callback(session, scope=scope, task_id=task_id, owner_id=_own_only(user))
+    task = queries.get_callback(session, scope=scope, task_id=task_id, owner_id=own_only(user))
     if task is None:
         raise not_found("callback")
     return task
@@ -119,7 +115,7 @@ def mark_done(
     task_id: DbId, session: SessionDep, scope: ScopeDep, user: CurrentUser, bus: BusDep
 ) -> CallbackTask:
     """Idempotent; advisors may close only their own tasks."""
-    task = queries.get_callback(session, scope=scope, task_id=task_id, owner_id=_own_only(user))
+    task = queries.get_callback(session, scope=scope, task_id=task_id, owner_id=own_only(user))
     if task is None:
         raise not_found("callback")
     was_open = task.done_at is None

@@ -17,9 +17,11 @@ from typing import Any, Literal
 from ivr.domain import (
     AdvisorInfo,
     CustomerInfo,
+    DepartmentInfo,
     RepairOrderInfo,
     StoreInfo,
     VehicleInfo,
+    parse_closures,
 )
 from ivr.flow.channel import (
     CallerHungUp,
@@ -214,6 +216,7 @@ class FakeRecords:
     repair_orders: list[RepairOrderInfo] = field(default_factory=list)  # besides customers' own
     thread_entries: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    promises: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     last_contacted: dict[str, str] = field(default_factory=dict)  # phone → username
     sticky_mode: Literal["direct", "offer"] = "direct"
@@ -273,6 +276,24 @@ class FakeRecords:
                 owner_id=owner_id,
                 due_at=due_at,
                 reason=reason,
+            )
+        )
+
+    async def create_promise(
+        self,
+        store_id: int,
+        repair_order_id: int,
+        text: str,
+        trigger: str | None = None,
+        due_at: datetime | None = None,
+    ) -> None:
+        self.promises.append(
+            dict(
+                store_id=store_id,
+                repair_order_id=repair_order_id,
+                text=text,
+                trigger=trigger,
+                due_at=due_at,
             )
         )
 
@@ -365,12 +386,30 @@ DEFAULT_HOURS = {day: [["07:00", "18:00"]] for day in ("mon", "tue", "wed", "thu
 
 
 def store_from_dict(data: Mapping[str, Any]) -> StoreInfo:
+    """`departments`: `[{kind: sales, name: Sales, hours: {...}, flow: sales, numbers: [...]}]`."""
+    departments, numbers = [], {}
+    for i, dept in enumerate(data.get("departments") or [], start=1):
+        kind = str(dept["kind"])
+        departments.append(
+            DepartmentInfo(
+                id=i,
+                kind=kind,
+                name=str(dept.get("name") or kind.title()),
+                hours=dept.get("hours"),
+                flow=str(dept.get("flow") or "main"),
+            )
+        )
+        numbers.update({to_e164(str(n)): kind for n in dept.get("numbers") or []})
     return StoreInfo(
         id=int(data.get("id", 1)),
         name=data.get("name", "Hometown Motors"),
         timezone=data.get("timezone", "America/New_York"),
         hours=data.get("hours", DEFAULT_HOURS),
-        dids=tuple(to_e164(str(d)) for d in data.get("dids", ["+15550100000"])),
+        dids=tuple(to_e164(str(d)) for d in data.get("dids", ["+15550100000"])) + tuple(numbers),
+        address=data.get("address"),
+        closures=parse_closures(data.get("closures")),
+        departments=tuple(departments),
+        number_departments=numbers,
     )
 
 

@@ -37,7 +37,8 @@ class Records(Protocol):
     async def user(self, store_id: int, username: str) -> AdvisorInfo | None: ...
 
     async def group(self, store_id: int, name: str) -> list[AdvisorInfo]:
-        """Members of a ring group ("service" is every advisor of the store)."""
+        """Members of a ring group ("service" is every advisor of the store outside other
+        departments; a department's kind, e.g. "sales", is its users: `department:` targets)."""
 
     async def last_contact(self, store_id: int, phone_e164: str) -> LastContact | None:
         """The advisor who last called this number (masked outbound call) within the store's
@@ -63,6 +64,17 @@ class Records(Protocol):
         reason: str,
     ) -> None:
         """A task so that a missed caller always has an owner; announces `callback.created`."""
+
+    async def create_promise(
+        self,
+        store_id: int,
+        repair_order_id: int,
+        text: str,
+        trigger: str | None = None,
+        due_at: datetime | None = None,
+    ) -> None:
+        """A promise on the RO for its advisor: due at `due_at`, or when the DMS reports
+        `trigger` (`part_arrived`, `status:Ready for Pickup`)."""
 
     async def publish(self, store_id: int, event_type: str, payload: dict[str, Any]) -> None:
         """Announce a domain event (e.g. `ro.pickup_confirmed`) to the store's listeners."""

@@ -55,7 +55,7 @@ def test_unknown_step_type(tmp_path: Path) -> None:
         5,
         "steps.greet.speak",
         "unknown step type 'speak' (known: say, play, gather, when, set, lookup, transfer, "
-        "voicemail, record, flow, hangup, thread, publish)",
+        "voicemail, record, flow, hangup, thread, publish, promise)",
     )
 
 

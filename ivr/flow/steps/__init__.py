@@ -16,6 +16,7 @@ from ivr.flow.steps import (
     hangup,
     lookup,
     play,
+    promise,
     publish,
     record,
     say,
@@ -52,4 +53,5 @@ STEP_TYPES: dict[str, StepType] = {
     "hangup": StepType(hangup.Hangup, hangup.handle),
     "thread": StepType(thread.Thread, thread.handle),
     "publish": StepType(publish.Publish, publish.handle),
+    "promise": StepType(promise.Promise, promise.handle),
 }

@@ -1,0 +1,274 @@
+"""Follow-ups: declined service offered again, promises kept, silent defectors won back.
+
+The rules live in records/followups.py; these routes scope, check input and publish. Advisors
+work their own list; managers and admins see their stores' (with `overdue=true`: what is
+late, whoever owns it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.orm import Session
+
+from api.deps import (
+    MAX_ID,
+    BusDep,
+    CurrentUser,
+    DbId,
+    ScopeDep,
+    SessionDep,
+    field_error,
+    not_found,
+    own_only,
+    publish,
+)
+from api.paging import Limit, Offset, page
+from api.schemas import (
+    DefectorOut,
+    FollowUpOut,
+    OutcomeIn,
+    OutcomeOut,
+    Page,
+    PromiseIn,
+    ThreadEntryOut,
+)
+from events.bus import EventBus
+from ivr.domain import FollowUpKind, Role
+from records import followups, queries
+from records.models import FollowUp, ThreadEntry, User, utcnow
+
+router = APIRouter(tags=["follow-ups"])
+
+FOLLOW_UP_CHANGED = "follow_up.changed"
+StoreFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def publish_follow_up_changes(
+    bus: EventBus,
+    store_id: int,
+    follow_ups: list[FollowUp],
+    entries: list[ThreadEntry],
+) -> None:
+    """After the commit: each follow-up that changed, and each thread entry written."""
+    for fu in follow_ups:
+        publish(
+            bus,
+            store_id,
+            FOLLOW_UP_CHANGED,
+            {
+                "follow_up_id": fu.id,
+                "kind": fu.kind,
+                "customer_id": fu.customer_id,
+                "owner_id": fu.owner_id,
+                "due_at": fu.due_at.isoformat() if fu.due_at else None,
+                "outcome": fu.outcome,
+            },
+        )
+    for entry in entries:
+        publish(
+            bus,
+            store_id,
+            "thread.updated",
+            {"customer_id": entry.customer_id, "entry_id": entry.id, "kind": entry.kind},
+        )
+
+
+@router.get("/follow-ups", response_model=Page[FollowUpOut])
+def list_follow_ups(
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    mine: Annotated[
+        bool | None,
+        Query(description="Only yours. Advisors always get only theirs; others default to all."),
+    ] = None,
+    kind: Annotated[FollowUpKind | None, Query()] = None,
+    state: Annotated[Literal["open", "done", "all"], Query()] = "open",
+    overdue: Annotated[
+        bool | None, Query(description="Only overdue (true) or not (false).")
+    ] = None,
+    store_id: StoreFilter = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[FollowUpOut]:
+    """Overdue first, then by due time; promises waiting for their DMS event last."""
+    if user.role == Role.advisor and mine is False:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="advisors see only their own follow-ups"
+        )
+    rows = followups.list_follow_ups(
+        session,
+        scope=scope,
+        now=utcnow(),
+        owner_id=user.id if (mine or user.role == Role.advisor) else None,
+        store_id=store_id,
+        kind=kind.value if kind else None,
+        state=state,
+        overdue=overdue,
+        limit=limit + 1,
+        offset=offset,
+    )
+    return page(rows, FollowUpOut, limit=limit, offset=offset)
+
+
+@router.get("/follow-ups/{follow_up_id}", response_model=FollowUpOut)
+def get_follow_up(
+    follow_up_id: DbId, session: SessionDep, scope: ScopeDep, user: CurrentUser
+) -> FollowUp:
+    fu = followups.get_follow_up(
+        session, scope=scope, follow_up_id=follow_up_id, owner_id=own_only(user)
+    )
+    if fu is None:
+        raise not_found("follow-up")
+    return fu
+
+
+@router.post("/follow-ups", response_model=FollowUpOut, status_code=status.HTTP_201_CREATED)
+def create_promise(
+    body: PromiseIn, session: SessionDep, scope: ScopeDep, user: CurrentUser, bus: BusDep
+) -> FollowUp:
+    """Record a promise on a repair order: `due_at` ("call by 3 pm") or `trigger` ("call when
+    the part arrives": `part_arrived`; `status:Ready for Pickup`), exactly one of them."""
+    ro = queries.get_repair_order(session, scope=scope, ro_id=body.repair_order_id)
+    if ro is None:
+        raise not_found("repair order")
+    if (body.due_at is None) == (body.trigger is None):
+        raise field_error(("body", "due_at"), "give either due_at or trigger")
+    owner_id = body.owner_id or user.id
+    if queries.user_in_store(session, store_id=ro.store_id, user_id=owner_id) is None:
+        raise field_error(("body", "owner_id"), "the owner must be an active user of the store")
+    try:
+        fu = followups.create_promise(
+            session,
+            ro=ro,
+            text=body.text,
+            created_by_id=user.id,
+            owner_id=owner_id,
+            due_at=body.due_at,
+            trigger=body.trigger,
+            department_id=user.department_id,
+        )
+    except ValueError as exc:
+        session.rollback()
+        raise field_error(("body", "trigger"), str(exc)) from None
+    session.commit()
+    session.refresh(fu, attribute_names=["owner"])
+    publish_follow_up_changes(bus, fu.store_id, [fu], [])
+    return fu
+
+
+@router.post("/follow-ups/{follow_up_id}/outcome", response_model=OutcomeOut)
+def record_outcome(
+    follow_up_id: DbId,
+    body: OutcomeIn,
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    bus: BusDep,
+) -> OutcomeOut:
+    """The result of a call: booked, not_interested and done close the follow-up; no_answer
+    makes it due again later (closed as no_answer after the store's max attempts). Each is
+    written on the customer's thread. A closed follow-up is 409."""
+    return work_follow_up(session, scope, user, bus, follow_up_id, body.outcome, body.note)
+
+
+def work_follow_up(
+    session: Session,
+    scope: queries.Scope,
+    user: User,
+    bus: EventBus,
+    follow_up_id: int,
+    outcome: str,
+    note: str | None,
+) -> OutcomeOut:
+    """The outcome route's body, shared with the web page's buttons."""
+    fu = followups.get_follow_up(
+        session, scope=scope, follow_up_id=follow_up_id, owner_id=own_only(user)
+    )
+    if fu is None:
+        raise not_found("follow-up")
+    try:
+        result = followups.record_outcome(
+            session, follow_up=fu, outcome=outcome, user_id=user.id, note=note
+        )
+    except followups.AlreadyClosed as exc:
+        session.rollback()
+        raise field_error(("path", "follow_up_id"), str(exc), 409) from None
+    session.commit()
+    session.refresh(result.entry, attribute_names=["author", "mentions"])
+    publish_follow_up_changes(bus, fu.store_id, [fu], [result.entry])
+    return OutcomeOut(
+        follow_up=FollowUpOut.model_validate(fu),
+        entry=ThreadEntryOut.model_validate(result.entry),
+        closed=result.closed,
+    )
+
+
+def _store_for(session: Session, scope: queries.Scope, user: User, store_id: int | None) -> int:
+    if store_id is None:
+        if len(user.store_ids) != 1:
+            raise field_error(("query", "store_id"), "required when you have several stores")
+        store_id = user.store_ids[0]
+    if queries.get_store(session, scope=scope, store_id=store_id) is None:
+        raise not_found("store")
+    return store_id
+
+
+Months = Annotated[
+    int | None, Query(ge=1, le=120, description="The window; default the store's setting.")
+]
+
+
+@router.get("/defectors", response_model=Page[DefectorOut])
+def list_defectors(
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    store_id: StoreFilter = None,
+    months: Months = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[DefectorOut]:
+    """Silent defectors: customers whose last visit is older than the window (default the
+    store's `defector_months`) and who have no open RO, most recently lapsed first."""
+    store = queries.get_store(
+        session, scope=scope, store_id=_store_for(session, scope, user, store_id)
+    )
+    assert store is not None
+    rows = followups.silent_defectors(
+        session, store=store, now=utcnow(), months=months, limit=limit + 1, offset=offset
+    )
+    return page(rows, DefectorOut, limit=limit, offset=offset)
+
+
+@router.post(
+    "/defectors/follow-ups",
+    response_model=list[FollowUpOut],
+    status_code=status.HTTP_201_CREATED,
+)
+def create_defector_follow_ups(
+    session: SessionDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    bus: BusDep,
+    store_id: StoreFilter = None,
+    months: Months = None,
+) -> list[FollowUp]:
+    """Managers: one win-back follow-up per defector, owned by the customer's advisor and due
+    now; running it again adds only customers who lapsed since. Returns the new ones."""
+    if user.role == Role.advisor:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="managers only")
+    store = queries.get_store(
+        session, scope=scope, store_id=_store_for(session, scope, user, store_id)
+    )
+    assert store is not None
+    made = followups.create_defector_follow_ups(
+        session, store=store, now=utcnow(), created_by_id=user.id, months=months
+    )
+    session.commit()
+    for fu in made:
+        session.refresh(fu, attribute_names=["owner"])
+    publish_follow_up_changes(bus, store.id, made, [])
+    return made
