@@ -24,9 +24,11 @@ from api.routes import (
     calls,
     customers,
     events,
+    followups,
     me,
     recordings,
     repair_orders,
+    reports,
     search,
     thread,
 )
@@ -76,6 +78,8 @@ def create_app(
     for module in (me, customers, repair_orders, thread, callbacks, calls, events, admin, search):
         api.include_router(module.router)
     api.include_router(recordings.router)
+    api.include_router(followups.router)
+    api.include_router(reports.router)
     app.include_router(api)
     mount_web(app)  # the web pages under / (api/web)
     _add_error_handlers(app)

@@ -147,6 +147,10 @@ def serve(
         click.echo(f"SIP: answering on {settings.sip_bind} (udp and tcp), {count} worker(s)")
         for part in serve_parts(settings, count, settings.recordings_dir.parent / "edge"):
             supervisor.add(part)
+    if settings.morning_webhook_url:
+        from records.morning_summary import MorningSummaryPart
+
+        supervisor.add(MorningSummaryPart(engine, settings))
     supervisor.add(ApiServer(create_app(settings, engine=engine), host=host, port=port))
     raise SystemExit(supervisor.run())
 

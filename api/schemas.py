@@ -271,3 +271,151 @@ class HealthOut(BaseModel):
     status: str
     database: str
     redis: str
+
+
+# --- line items and follow-ups (records/followups.py) -------------------------------------
+
+LineStatusName = Annotated[str, Field(pattern=r"^(recommended|approved|declined|done)$")]
+Description = Annotated[str, Field(min_length=1, max_length=2000), _Clean]
+Cents = Annotated[int, Field(ge=0, le=MAX_ID)]
+DmsKey = Annotated[str, Field(min_length=1, max_length=64), _Clean]
+TriggerName = Annotated[str, Field(min_length=1, max_length=80), _Clean]
+
+
+class LineItemOut(Out):
+    id: int
+    repair_order_id: int
+    dms_id: str | None
+    description: str
+    estimate_cents: int | None
+    status: str
+    decided_at: datetime | None
+
+
+class LineItemIn(In):
+    description: Description
+    status: LineStatusName = "recommended"
+    estimate_cents: Cents | None = None
+    dms_id: DmsKey | None = Field(default=None, description="The DMS's line (operation) code.")
+    decided_at: UtcTime | None = Field(default=None, description="Default now, when decided.")
+
+
+class LineItemUpdate(In):
+    """Only the fields given change; a status change to declined creates the follow-up."""
+
+    status: LineStatusName | None = None
+    description: Description | None = None
+    estimate_cents: Cents | None = None
+    decided_at: UtcTime | None = None
+
+
+class DmsLineItem(In):
+    """A line as the DMS sends it: matched by `dms_id` on the RO, created when new."""
+
+    dms_id: DmsKey
+    status: LineStatusName
+    description: Description | None = Field(default=None, description="Required for a new line.")
+    estimate_cents: Cents | None = None
+    decided_at: UtcTime | None = None
+
+
+class DmsEventIn(In):
+    event: TriggerName | None = Field(
+        default=None,
+        description="A DMS event on the RO (part_arrived, ...): promises waiting for it are due.",
+    )
+    at: UtcTime | None = Field(default=None, description="When it happened; default now.")
+    line_items: list[DmsLineItem] = Field(default_factory=list, max_length=200)
+
+
+class FollowUpOut(Out):
+    id: int
+    store_id: int
+    department_id: int | None
+    customer_id: int
+    repair_order_id: int | None
+    line_item_id: int | None
+    kind: str
+    text: str
+    owner: UserRef | None
+    created_by_id: int | None
+    trigger: str | None
+    triggered_at: datetime | None
+    due_at: datetime | None = Field(description="null while a promise waits for its event")
+    created_at: datetime
+    attempts: int
+    outcome: str | None
+    done_at: datetime | None
+    done_by_id: int | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def overdue(self) -> bool:
+        return self.done_at is None and self.due_at is not None and self.due_at < datetime.now(UTC)
+
+
+class DmsEventOut(Out):
+    line_items: list[LineItemOut]
+    triggered: list[FollowUpOut] = Field(description="Promises that this event made due.")
+    follow_ups_created: list[FollowUpOut]
+
+
+class PromiseIn(In):
+    """A promise on a repair order: due at a time, or when a DMS event comes (one of them)."""
+
+    repair_order_id: Id
+    text: Remark = Field(min_length=1)
+    due_at: UtcTime | None = None
+    trigger: TriggerName | None = Field(
+        default=None, description="part_arrived-style event name, or status:<status name>."
+    )
+    owner_id: Id | None = Field(default=None, description="Defaults to you.")
+
+
+class OutcomeIn(In):
+    outcome: Annotated[str, Field(pattern=r"^(booked|not_interested|no_answer|done)$")]
+    note: Remark | None = None
+
+
+class OutcomeOut(Out):
+    follow_up: FollowUpOut
+    entry: ThreadEntryOut
+    closed: bool
+
+
+class DefectorOut(Out):
+    customer: CustomerSummary
+    last_visit_at: datetime
+    last_repair_order_id: int
+
+
+# --- sales data and the whole relationship (issue 8: departments) -------------------------------
+
+
+class PurchaseOut(Out):
+    id: int
+    store_id: int
+    customer_id: int
+    dms_id: str | None = Field(description="The DMS deal number.")
+    purchased_at: datetime
+    condition: str
+    vehicle: VehicleOut | None
+    salesperson: UserRef | None
+    salesperson_name: str
+
+
+class PurchaseIn(In):
+    """A vehicle the customer bought. The vehicle is one of theirs (`vehicle_id`) or a VIN
+    (found in the store, else added to the customer with `year`, `make`, `model`); the
+    salesperson is a user of the store or just a name. Same `dms_id` again: updated."""
+
+    dms_id: DmsKey | None = Field(default=None, description="The DMS deal number.")
+    purchased_at: UtcTime
+    vehicle_id: Id | None = None
+    vin: Annotated[str, Field(pattern=r"^[A-HJ-NPR-Z0-9]{17}$")] | None = None
+    year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    make: Annotated[str, Field(max_length=50), _Clean] = ""
+    model: Annotated[str, Field(max_length=50), _Clean] = ""
+    salesperson_id: Id | None = None
+    salesperson_name: Annotated[str, Field(max_length=200), _Clean] = ""
+    condition: Annotated[str, Field(pattern=r"^(new|used|cpo)$")] = "new"

@@ -49,6 +49,7 @@ def _register() -> None:
     from api.cli import serve, tokens, users
     from ivr.cli_flows import flows
     from records.cli import call_writer, demo_data, import_file
+    from records.morning_summary import morning_summary_command
     from sip.cli import sip
     from sip.dial import dial
     from sip.edge import edge, sip_ping
@@ -69,6 +70,7 @@ def _register() -> None:
         speech,
         edge,
         sip_ping,
+        morning_summary_command,
     )
     for command in commands:
         main.add_command(command)

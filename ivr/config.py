@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token Prometheus scrapes /metrics with (admins too)."
     )
+    morning_webhook_url: str | None = Field(
+        default=None,
+        description="Where each store's morning summary (JSON) is POSTed once a day; unset: "
+        "not sent (`driveline morning-summary` still prints it).",
+    )
+    morning_hour: int = Field(
+        default=7, ge=0, le=23, description="Local hour (each store's zone) to send it from."
+    )
 
     @field_validator("sip_bind", "http_bind", "edge_bind", "edge_advertise")
     @classmethod

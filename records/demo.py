@@ -46,9 +46,11 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ivr.domain import STANDARD_STATUSES, Role, ThreadKind
+from records import followups, sales
 from records.db import session_factory, transaction
 from records.models import (
     Customer,
+    Department,
     PhoneNumber,
     RepairOrder,
     StatusEventRow,
@@ -68,6 +70,17 @@ DEMO_HOURS: dict[str, list[list[str]]] = {
     **{day: [["07:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
     "sat": [["08:00", "14:00"]],
 }
+DEMO_ADDRESS = "4100 Commerce Drive, Springfield"
+# The sales department: its own number, hours and flow; one salesperson; deals for some of
+# the service customers, so a call to the sales line pops their whole relationship.
+DEMO_SALES_DID = "+15550100200"
+DEMO_SALES_HOURS: dict[str, list[list[str]]] = {
+    **{day: [["09:00", "20:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+    "sat": [["09:00", "18:00"]],
+    "sun": [["11:00", "17:00"]],
+}
+DEMO_SALESPERSON = ("sam", "Sam Rivera", "+15550100205", "sip:sam@127.0.0.1:5074")
+DEMO_DEALS = 40  # customers 1, 5, 9, ... bought their first vehicle here
 CUSTOMER_COUNT = 200
 FIRST_RO_NUMBER = 500001
 SEED = 20261125
@@ -265,6 +278,8 @@ def _create(session: Session, now: datetime) -> Store:
         recording_consent=True,
         custom_statuses=[],
         numbers=[StoreNumber(e164=DEMO_DID)],
+        address=DEMO_ADDRESS,
+        closures=_demo_closures(now),
     )
     session.add(store)
     session.flush()
@@ -360,7 +375,124 @@ def _create(session: Session, now: datetime) -> Store:
         entry.customer_id = customer.id
         session.add(entry)
     session.flush()
+    _follow_ups(session, store, now)
+    _sales(session, store, now)
     return store
+
+
+def _demo_closures(now: datetime) -> list[dict[str, Any]]:
+    """Christmas Eve (short day), Christmas and New Year's Day in the year ahead."""
+    found = []
+    for year in (now.year, now.year + 1):
+        found += [
+            {"date": f"{year}-12-24", "name": "Christmas Eve", "hours": [["08:00", "12:00"]]},
+            {"date": f"{year}-12-25", "name": "Christmas Day"},
+            {"date": f"{year + 1}-01-01", "name": "New Year's Day"},
+        ]
+    today = now.date().isoformat()
+    return [c for c in found if today <= c["date"] <= f"{now.year + 1}-{today[5:]}"]
+
+
+def _sales(session: Session, store: Store, now: datetime) -> None:
+    """The sales department (number, hours, flow `sales`), Sam the salesperson, and a deal for
+    every fourth customer's first vehicle (picked by number, not the random generator)."""
+    sales_dept = Department(
+        store_id=store.id, kind="sales", name="Sales", hours=DEMO_SALES_HOURS, flow="sales"
+    )
+    session.add(sales_dept)
+    session.flush()
+    store.numbers.append(StoreNumber(e164=DEMO_SALES_DID, department_id=sales_dept.id))
+    username, name, phone, contact = DEMO_SALESPERSON
+    sam = session.scalars(select(User).where(User.username == username)).first()
+    if sam is None:
+        sam = User(
+            dms_id=f"DEMO-U-{username}",
+            username=username,
+            name=name,
+            email=f"{username}@demo-chevrolet.example",
+            role=Role.advisor.value,
+            phone=phone,
+            sip_contact=contact,
+            groups=["sales"],
+            department_id=sales_dept.id,
+            active=True,
+        )
+        session.add(sam)
+    if store not in sam.stores:
+        sam.stores.append(store)
+    for n in range(1, 4 * DEMO_DEALS, 4):
+        customer = session.scalars(
+            select(Customer).where(
+                Customer.store_id == store.id, Customer.dms_id == f"DEMO-C{n:04}"
+            )
+        ).one()
+        vehicle = customer.vehicles[0]
+        sales.upsert_purchase(
+            session,
+            customer=customer,
+            purchased_at=now - timedelta(days=200 + 13 * n),
+            dms_id=f"DEMO-D{n:04}",
+            vehicle=vehicle,
+            salesperson=sam,
+            condition="used" if n % 3 == 0 else "new",
+        )
+
+
+# Declined repairs offered again (records/followups.py): (advisor, description, cents).
+DECLINED = (
+    ("alice", "Front brake pads at 3 mm", 28950),
+    ("alice", "Coolant flush", 14995),
+    ("bob", "Rear wiper blade", 2495),
+)
+
+
+def _follow_ups(session: Session, store: Store, now: datetime) -> None:
+    """Declined items on advisors' closed ROs of over 30 days ago (so their follow-ups are
+    overdue), one declined on alice's open RO two days ago (due in 28 days), an approved and a
+    recommended item, and alice's two promises: one waiting for part_arrived, one overdue.
+    Picked by query, not by the random generator, so the rest of the demo stays the same."""
+    staff = session.scalars(select(User).where(User.stores.contains(store)))
+    users = {u.username: u for u in staff}
+
+    def ros(username: str, closed: bool) -> list[RepairOrder]:
+        stmt = select(RepairOrder).where(
+            RepairOrder.store_id == store.id, RepairOrder.advisor_id == users[username].id
+        )
+        if closed:
+            stmt = stmt.where(
+                RepairOrder.closed_at.is_not(None),
+                RepairOrder.closed_at < now - timedelta(days=31),
+            ).order_by(RepairOrder.closed_at.desc())
+        else:
+            stmt = stmt.where(is_open_clause()).order_by(RepairOrder.opened_at, RepairOrder.id)
+        return list(session.scalars(stmt))
+
+    closed = {name: ros(name, closed=True) for name in ("alice", "bob")}
+    for n, (name, description, cents) in enumerate(DECLINED):
+        ro = closed[name][n % 2]
+        followups.add_line_item(
+            session, ro=ro, description=description, estimate_cents=cents,
+            status="declined", decided_at=ro.closed_at, dms_id=f"DEMO-L{n + 1}", now=now,
+        )  # fmt: skip
+    open_ros = ros("alice", closed=False)
+    visit, part, call_by = open_ros[0], open_ros[1], open_ros[2]
+    for n, (description, cents, status) in enumerate(
+        (("Cabin air filter", 5995, "declined"), ("Front wiper blades", 3990, "approved"),
+         ("Tire rotation", 2995, "recommended"))
+    ):  # fmt: skip
+        followups.add_line_item(
+            session, ro=visit, description=description, estimate_cents=cents, status=status,
+            decided_at=now - timedelta(days=2), dms_id=f"DEMO-V{n + 1}", now=now,
+        )  # fmt: skip
+    alice = users["alice"].id
+    followups.create_promise(
+        session, ro=part, text="Call when the part arrives", created_by_id=alice,
+        trigger="part_arrived", now=now - timedelta(hours=3),
+    )  # fmt: skip
+    followups.create_promise(
+        session, ro=call_by, text="Call with the estimate by 3 pm", created_by_id=alice,
+        due_at=now - timedelta(hours=2), now=now - timedelta(hours=5),
+    )  # fmt: skip
 
 
 def _count(session: Session, model: type, *where: Any) -> int:

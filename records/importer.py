@@ -9,7 +9,7 @@ objects, or `{"rows": [...]}`. Field names are case-insensitive.
 
     type          key                 other fields
     store         store               name*, timezone, dids, hours, recording_consent,
-                                      custom_statuses
+                                      custom_statuses, address, closures
     advisor       id (user DMS id)    username*, name*, store, role, email, phone, sip_contact,
                                       groups, active
     customer      store, id           first_name, last_name, email, advisor, phone, home_phone,
@@ -17,6 +17,11 @@ objects, or `{"rows": [...]}`. Field names are case-insensitive.
     vehicle       store, id           customer*, year, make, model, vin, plate
     repair_order  store, number       customer*, status*, vehicle, advisor, opened_at,
                                       promised_at, closed_at, concern, status_at
+    department    store, kind         name, hours, flow, numbers
+    purchase      store, id (deal)    customer*, purchased_at*, vehicle, vin, year, make, model,
+                                      salesperson, condition
+    line_item     store, repair_order, description*, status, estimate, decided_at
+                  id (line code)
 
     * required when the row creates the thing.
 
@@ -61,11 +66,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr.domain import CLOSED_STATUSES, STANDARD_STATUSES, Role, parse_hours
+from ivr.domain import (
+    CLOSED_STATUSES,
+    STANDARD_STATUSES,
+    DepartmentKind,
+    LineStatus,
+    Role,
+    parse_closures,
+    parse_hours,
+)
 from ivr.phone import BadPhoneNumber, to_e164
+from records import followups, sales
 from records.db import session_factory, transaction
 from records.models import (
     Customer,
+    Department,
     PhoneNumber,
     RepairOrder,
     StatusEventRow,
@@ -73,10 +88,20 @@ from records.models import (
     StoreNumber,
     User,
     Vehicle,
+    VehiclePurchase,
     utcnow,
 )
 
-TYPES: tuple[str, ...] = ("store", "advisor", "customer", "vehicle", "repair_order")
+TYPES: tuple[str, ...] = (
+    "store",
+    "department",
+    "advisor",
+    "customer",
+    "vehicle",
+    "repair_order",
+    "line_item",
+    "purchase",
+)
 OUTCOMES: tuple[str, ...] = ("created", "updated", "unchanged", "failed")
 PHONE_FIELDS: dict[str, str] = {"phone": "mobile", "home_phone": "home", "work_phone": "work"}
 FIELDS: dict[str, frozenset[str]] = {
@@ -95,6 +120,7 @@ FIELDS: dict[str, frozenset[str]] = {
             "sip_contact",
             "groups",
             "active",
+            "department",
         }
     ),
     "customer": frozenset(
@@ -116,6 +142,9 @@ FIELDS: dict[str, frozenset[str]] = {
             "status_at",
         }
     ),
+    "line_item": frozenset(
+        {"store", "repair_order", "id", "description", "status", "estimate", "decided_at"}
+    ),
 }
 # Column sizes in records.models, checked up front so both databases reject the same rows.
 MAX_LENGTH: dict[str, int] = {
@@ -135,6 +164,7 @@ MAX_LENGTH: dict[str, int] = {
     "model": 50,
     "plate": 16,
     "number": 32,
+    "repair_order": 32,
     "status": 50,
 }
 _US_TIME_FORMATS = ("%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
@@ -445,15 +475,22 @@ def apply_store(session: Session, row: Row, now: datetime) -> str:
         if any(len(status) > 50 for status in statuses):
             raise RowError("custom_statuses", "a status is longer than 50 characters")
         c.set(store, "custom_statuses", statuses)
+    if row.has("address"):
+        c.set(store, "address", row.text("address"))
+    if row.has("closures"):
+        c.set(store, "closures", _closures(row))
     if row.has("dids"):
         dids = list(dict.fromkeys(_e164("dids", d, row.region) for d in row.items("dids")))
         for did in dids:
             owner = session.scalars(select(StoreNumber).where(StoreNumber.e164 == did)).first()
             if owner is not None and owner.store is not store:
                 raise RowError("dids", f"{did} already rings store {owner.store.dms_id!r}")
-        if [n.e164 for n in store.numbers] != dids:
+        # `dids` are the numbers that ring service; a department row's numbers stay.
+        wanted = set(dids)
+        departments = [n for n in store.numbers if n.department_id and n.e164 not in wanted]
+        if [n.e164 for n in store.numbers if n not in departments] != dids:
             keep = {n.e164: n for n in store.numbers}
-            store.numbers = [keep.get(d) or StoreNumber(e164=d) for d in dids]
+            store.numbers = [keep.get(d) or StoreNumber(e164=d) for d in dids] + departments
             c.changed = True
     return "created" if created else ("updated" if c.changed else "unchanged")
 
@@ -518,6 +555,8 @@ def apply_advisor(session: Session, row: Row, now: datetime) -> str:
         if store not in user.stores:
             user.stores.append(store)
             c.changed = True
+    if row.has("department"):
+        c.set(user, "department_id", _user_department(session, row, user))
     return "created" if created else ("updated" if c.changed else "unchanged")
 
 
@@ -676,12 +715,279 @@ def apply_repair_order(session: Session, row: Row, now: datetime) -> str:
     return "created" if created else ("updated" if c.changed else "unchanged")
 
 
+# --- sales data: departments and vehicle purchases ---------------------------------------------
+
+FIELDS.update(
+    department=frozenset({"store", "kind", "name", "hours", "flow", "numbers"}),
+    purchase=frozenset(
+        {
+            "store",
+            "id",
+            "customer",
+            "purchased_at",
+            "vehicle",
+            "vin",
+            "year",
+            "make",
+            "model",
+            "salesperson",
+            "condition",
+        }
+    ),
+)
+MAX_LENGTH.update(kind=16, flow=100, salesperson=200, condition=10, address=300)
+FIELDS["store"] = FIELDS["store"] | {"address", "closures"}
+_CLOSURE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2}))?\s*(.*)$")
+
+
+def _closures(row: Row) -> list[dict[str, Any]]:
+    """`2026-12-25 Christmas Day; 2026-12-24 08:00-12:00 Christmas Eve` or the JSON list."""
+    raw = row.fields.get("closures")
+    if _blank(raw):
+        return []
+    if isinstance(raw, str) and raw.strip().startswith("["):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise RowError("closures", f"not valid JSON: {exc}") from None
+    if isinstance(raw, list) and all(isinstance(item, dict) for item in raw):
+        items = [dict(item) for item in raw]
+    else:
+        items = []
+        for part in row.items("closures"):
+            match = _CLOSURE.match(part)
+            if match is None:
+                raise RowError("closures", f"cannot read {part!r} (e.g. '2026-12-25 Christmas')")
+            item: dict[str, Any] = {"date": match[1], "name": match[4] or "Closed"}
+            if match[2]:
+                item["hours"] = [[match[2].zfill(5), match[3].zfill(5)]]
+            items.append(item)
+    try:
+        parse_closures(items)
+    except ValueError as exc:
+        raise RowError("closures", str(exc)) from None
+    return items
+
+
+def _department_kind(row: Row) -> str:
+    kind = row.required("kind").lower()
+    if kind not in DepartmentKind.__members__:
+        raise RowError("kind", f"unknown department {kind!r} (use {', '.join(DepartmentKind)})")
+    return kind
+
+
+def _user_department(session: Session, row: Row, user: User) -> int | None:
+    """An advisor row's `department` (a kind: sales, ...) at the user's store; empty: none."""
+    kind = row.text("department")
+    if kind is None:
+        return None
+    kind = kind.lower()
+    if kind not in DepartmentKind.__members__:
+        raise RowError("department", f"unknown department {kind!r}")
+    ids = [s.id for s in user.stores]
+    found = session.scalars(
+        select(Department.id).where(Department.store_id.in_(ids), Department.kind == kind)
+    ).first()
+    if found is None:
+        raise RowError("department", f"no {kind} department at the user's store (add a row)")
+    return found
+
+
+def apply_department(session: Session, row: Row, now: datetime) -> str:
+    store = _store(session, row)
+    kind = _department_kind(row)
+    department = session.scalars(
+        select(Department).where(Department.store_id == store.id, Department.kind == kind)
+    ).first()
+    created = department is None
+    if department is None:
+        department = Department(store_id=store.id, kind=kind, name=kind.title(), flow="main")
+        session.add(department)
+        session.flush()
+    c = Changes()
+    if row.has("name"):
+        c.set(department, "name", row.text("name") or kind.title())
+    if row.has("hours"):
+        raw = row.fields["hours"]
+        try:
+            c.set(department, "hours", None if _blank(raw) else parse_hours_text(raw))
+        except ValueError as exc:
+            raise RowError("hours", str(exc)) from None
+    if row.has("flow"):
+        flow = row.text("flow") or "main"
+        if not re.fullmatch(r"[\w-]+", flow):
+            raise RowError("flow", f"not a flow name: {flow!r}")
+        c.set(department, "flow", flow)
+    if row.has("numbers"):
+        for did in dict.fromkeys(_e164("numbers", d, row.region) for d in row.items("numbers")):
+            number = session.scalars(select(StoreNumber).where(StoreNumber.e164 == did)).first()
+            if number is not None and number.store_id != store.id:
+                raise RowError("numbers", f"{did} already rings store {number.store.dms_id!r}")
+            if number is None:
+                number = StoreNumber(e164=did)
+                store.numbers.append(number)
+            if number.department_id != department.id:
+                number.department_id = department.id
+                c.changed = True
+    return "created" if created else ("updated" if c.changed else "unchanged")
+
+
+def _purchase_vehicle(
+    session: Session, row: Row, store: Store, customer: Customer
+) -> Vehicle | None:
+    """By the vehicle's DMS id, else by VIN (the customer's first); an unknown VIN becomes the
+    customer's vehicle, so a deal can arrive before the vehicle row."""
+    vehicle_id = row.text("vehicle")
+    if vehicle_id is not None:
+        vehicle = session.scalars(
+            select(Vehicle).where(Vehicle.store_id == store.id, Vehicle.dms_id == vehicle_id)
+        ).first()
+        if vehicle is None:
+            raise RowError("vehicle", f"no vehicle {vehicle_id!r} at store {store.dms_id!r}")
+        return vehicle
+    vin = row.text("vin")
+    if vin is None:
+        return None
+    vin = vin.upper().replace(" ", "")
+    if not _VIN.match(vin):
+        raise RowError("vin", f"not a VIN (17 letters and digits, no I, O or Q): {vin!r}")
+    found = session.scalars(
+        select(Vehicle)
+        .where(Vehicle.store_id == store.id, Vehicle.vin == vin)
+        .order_by(Vehicle.customer_id != customer.id, Vehicle.id)
+    ).first()
+    if found is not None:
+        return found
+    year = row.text("year")
+    if year is not None and (not year.isdigit() or not 1900 <= int(year) <= 2100):
+        raise RowError("year", f"not a model year: {year!r}")
+    vehicle = Vehicle(
+        store_id=store.id,
+        customer=customer,
+        vin=vin,
+        year=int(year) if year else None,
+        make=row.text("make") or "",
+        model=row.text("model") or "",
+    )
+    session.add(vehicle)
+    session.flush()
+    return vehicle
+
+
+def apply_purchase(session: Session, row: Row, now: datetime) -> str:
+    store = _store(session, row)
+    deal = row.required("id")
+    customer = _customer_ref(session, row, store)
+    existing = session.scalars(
+        select(VehiclePurchase).where(
+            VehiclePurchase.store_id == store.id, VehiclePurchase.dms_id == deal
+        )
+    ).first()
+    if customer is None:
+        if existing is None:
+            raise RowError("customer", "required")
+        customer = session.get(Customer, existing.customer_id)
+        assert customer is not None
+    purchased_at = row.when("purchased_at", _tz(store))
+    if purchased_at is None:
+        if existing is None:
+            raise RowError("purchased_at", "required")
+        purchased_at = existing.purchased_at
+    if row.has("vehicle") or row.has("vin"):
+        vehicle = _purchase_vehicle(session, row, store, customer)
+    else:
+        vehicle = existing.vehicle if existing else None
+    seller_ref = row.text("salesperson") if row.has("salesperson") else None
+    if not row.has("salesperson") and existing is not None:
+        seller, seller_name = existing.salesperson, existing.salesperson_name
+    else:
+        seller = sales.find_salesperson(session, store.id, seller_ref) if seller_ref else None
+        seller_name = seller.name if seller else (seller_ref or "")
+    condition = (row.text("condition") or (existing.condition if existing else "new")).lower()
+    if condition not in sales.CONDITIONS:
+        raise RowError("condition", f"{condition!r} (use {', '.join(sales.CONDITIONS)})")
+    _, outcome = sales.upsert_purchase(
+        session,
+        customer=customer,
+        purchased_at=purchased_at,
+        dms_id=deal,
+        vehicle=vehicle,
+        salesperson=seller,
+        salesperson_name=seller_name,
+        condition=condition,
+    )
+    return outcome
+
+
+def _cents(row: Row, name: str) -> int | None:
+    """Dollars as a DMS writes them (`249.95`, `$1,249.95`) → cents."""
+    raw = row.text(name)
+    if raw is None:
+        return None
+    text = raw.replace("$", "").replace(",", "").strip()
+    if not re.fullmatch(r"\d{1,8}(\.\d{1,2})?", text):
+        raise RowError(name, f"not an amount in dollars: {raw!r} (e.g. 249.95)")
+    dollars, _, cents = text.partition(".")
+    return int(dollars) * 100 + int(cents.ljust(2, "0") or 0)
+
+
+def apply_line_item(session: Session, row: Row, now: datetime) -> str:
+    """A recommended repair on an RO, keyed by its line code; declined, it becomes a
+    follow-up (records/followups.py), approved or done closes that follow-up."""
+    store = _store(session, row)
+    number = row.required("repair_order")
+    ro = session.scalars(
+        select(RepairOrder).where(RepairOrder.store_id == store.id, RepairOrder.number == number)
+    ).first()
+    if ro is None:
+        raise RowError("repair_order", f"no repair order {number!r} at store {store.dms_id!r}")
+    dms_id = row.required("id")
+    status_text = (row.text("status") or "").lower().replace(" ", "_")
+    if status_text and status_text not in {s.value for s in LineStatus}:
+        raise RowError(
+            "status",
+            f"unknown line status {row.text('status')!r} (use "
+            + ", ".join(s.value for s in LineStatus)
+            + ")",
+        )
+    decided_at = row.when("decided_at", _tz(store))
+    item = followups.line_item_by_dms_id(session, ro_id=ro.id, dms_id=dms_id)
+    if item is None:
+        followups.add_line_item(
+            session,
+            ro=ro,
+            description=row.required("description"),
+            status=status_text or LineStatus.recommended,
+            estimate_cents=_cents(row, "estimate"),
+            dms_id=dms_id,
+            decided_at=decided_at,
+            now=now,
+        )
+        return "created"
+    c = Changes()
+    if row.has("description"):
+        c.set(item, "description", row.required("description"))
+    if row.has("estimate"):
+        c.set(item, "estimate_cents", _cents(row, "estimate"))
+    if status_text and (
+        status_text != item.status or (decided_at and decided_at != item.decided_at)
+    ):
+        followups.set_line_item_status(
+            session, item=item, status=status_text, at=decided_at, now=now
+        )
+        c.changed = True
+    return "updated" if c.changed else "unchanged"
+
+
 APPLY: dict[str, Callable[[Session, Row, datetime], str]] = {
     "store": apply_store,
     "advisor": apply_advisor,
     "customer": apply_customer,
     "vehicle": apply_vehicle,
     "repair_order": apply_repair_order,
+    "line_item": apply_line_item,
+    "department": apply_department,
+    "purchase": apply_purchase,
 }
 
 

@@ -88,10 +88,12 @@ def call_log(
     advisor_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    call_ids: Sequence[int] = (),
     limit: int,
     offset: int = 0,
 ) -> list[CallRow]:
-    """Calls newest first; `since` inclusive, `until` exclusive; `limit + 1` for paging."""
+    """Calls newest first; `since` inclusive, `until` exclusive; `limit + 1` for paging;
+    `call_ids` narrows to those calls (the calls behind a figure of the morning view)."""
     advisor = aliased(User)
     stmt = (
         select(Call, Customer.first_name, Customer.last_name, advisor.name)
@@ -105,6 +107,8 @@ def call_log(
         stmt = stmt.where(Call.disposition.in_(sorted(set(dispositions))))
     if advisor_id is not None:
         stmt = stmt.where(Call.advisor_id == advisor_id)
+    if call_ids:
+        stmt = stmt.where(Call.id.in_(sorted(set(call_ids))))
     if since is not None:
         stmt = stmt.where(Call.started_at >= since)
     if until is not None:
@@ -178,6 +182,22 @@ def is_avoidable(call: Call, repair_orders: Sequence[RepairOrder], stale: timede
     return bool(changes) and call.started_at - max(changes) > stale
 
 
+def repair_orders_by_customer(
+    session: Session, *, customer_ids: Sequence[int]
+) -> dict[int, list[RepairOrder]]:
+    """Every RO (with its status events) of these customers, for `is_avoidable`, in one query."""
+    wanted = sorted(set(customer_ids))
+    ros_by_customer: dict[int, list[RepairOrder]] = {}
+    if wanted:
+        for ro in session.scalars(
+            select(RepairOrder)
+            .where(RepairOrder.customer_id.in_(wanted))
+            .options(selectinload(RepairOrder.events))
+        ):
+            ros_by_customer.setdefault(ro.customer_id, []).append(ro)
+    return ros_by_customer
+
+
 def weekly_dashboard(
     session: Session,
     *,
@@ -206,15 +226,9 @@ def weekly_dashboard(
         .where(Call.store_id == store.id, Call.started_at >= since, Call.started_at < until)
         .order_by(Call.started_at, Call.id)
     ).all()
-    customer_ids = sorted({c.customer_id for c, _ in calls if c.customer_id is not None})
-    ros_by_customer: dict[int, list[RepairOrder]] = {}
-    if customer_ids:
-        for ro in session.scalars(
-            select(RepairOrder)
-            .where(RepairOrder.customer_id.in_(customer_ids))
-            .options(selectinload(RepairOrder.events))
-        ):
-            ros_by_customer.setdefault(ro.customer_id, []).append(ro)
+    ros_by_customer = repair_orders_by_customer(
+        session, customer_ids=[c.customer_id for c, _ in calls if c.customer_id is not None]
+    )
 
     days = {(monday + timedelta(days=i)): Tally() for i in range(7)}
     total = Tally()

@@ -8,10 +8,11 @@ template, and redirect after each POST (so a reload never repeats a form).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import MAX_ID, BusDep, DbId, SessionDep, SettingsDep, publish
 from api.routes import calls as calls_api
+from api.routes import followups as followups_api
 from api.routes import thread as thread_api
 from api.schemas import NoteIn
 from api.web import sessions as web_sessions
@@ -30,7 +32,7 @@ from events.calls import Disposition
 from ivr.domain import Role
 from ivr.flow.loader import FlowLoadError, load_flows
 from ivr.phone import try_e164
-from records import queries, reports
+from records import followups, morning, queries, reports, views
 from records.models import Store, ThreadEntry, utcnow
 from records.transcripts import HIGHLIGHT, search_terms, search_transcripts
 
@@ -238,6 +240,132 @@ def mention_seen(mention_id: DbId, session: SessionDep, login: CsrfLogin) -> Res
     return _see_other("/")
 
 
+# --- follow-ups: the advisor's one list of calls to make -----------------------------------------
+
+
+@router.get("/follow-ups")
+def follow_ups_page(request: Request, session: SessionDep, login: LoginDep) -> HTMLResponse:
+    """Callbacks and follow-ups together, overdue first; managers also see their stores'
+    overdue ones, whoever owns them."""
+    return _follow_ups(request, session, login)
+
+
+def _follow_ups(
+    request: Request,
+    session: SessionDep,
+    login: web_sessions.WebLogin,
+    error: str = "",
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    now = utcnow()
+    mine = followups.work_list(session, scope=login.scope, now=now, owner_id=login.user.id)
+    team = None
+    if login.user.role in (Role.manager, Role.admin):
+        team = followups.work_list(
+            session, scope=login.scope, now=now, owner_id=None, overdue_only=True
+        )
+    return _render(
+        request,
+        "followups.html",
+        login,
+        code=status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
+        tz=_home_tz(session, login),
+        mine=mine,
+        team=team,
+        error=error,
+        form=form or {},
+    )
+
+
+PROMISE_WHEN = {"time": None, "part": "part_arrived", "ready": "status:Ready for Pickup"}
+
+
+@router.post("/follow-ups/promise")
+def record_promise(
+    request: Request,
+    session: SessionDep,
+    login: CsrfLogin,
+    bus: BusDep,
+    ro_number: Annotated[str, Form(max_length=32)],
+    text: Annotated[str, Form(max_length=2000)],
+    when: Annotated[str, Form(pattern="^(time|part|ready)$")] = "time",
+    due: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """A promise: "call by 3 pm" (the store's local time) or "call when the part arrives"."""
+    form = {"ro_number": ro_number, "text": text, "when": when, "due": due}
+    text = text.strip().replace("\x00", "")
+    found = queries.repair_orders_by_number(
+        session, scope=login.scope, number=ro_number.strip().replace("\x00", "")
+    )
+    error = ""
+    if len(found) != 1:
+        error = "No such repair order." if not found else "That RO exists in several stores."
+    elif not text:
+        error = "Say what you promised."
+    due_at = None
+    if not error and when == "time":
+        store = queries.get_store(session, scope=login.scope, store_id=found[0].store_id)
+        try:
+            local = datetime.fromisoformat(due)
+            if not 1970 <= local.year <= 2200:
+                raise ValueError(due)
+            due_at = local.replace(tzinfo=ZoneInfo(store.timezone if store else "UTC"))
+        except ValueError:
+            error = "Give the date and time you promised to call."
+    if error:
+        return _follow_ups(request, session, login, error=error, form=form)
+    ro = found[0]
+    fu = followups.create_promise(
+        session,
+        ro=ro,
+        text=text,
+        created_by_id=login.user.id,
+        due_at=due_at,
+        trigger=PROMISE_WHEN[when],
+        department_id=login.user.department_id,
+    )
+    session.commit()
+    followups_api.publish_follow_up_changes(bus, ro.store_id, [fu], [])
+    return _see_other(f"/follow-ups#follow-up-{fu.id}")
+
+
+@router.post("/follow-ups/{follow_up_id}/outcome")
+def follow_up_outcome(
+    follow_up_id: DbId,
+    session: SessionDep,
+    login: CsrfLogin,
+    bus: BusDep,
+    outcome: Annotated[str, Form(pattern="^(booked|not_interested|no_answer|done)$")],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The API's outcome route with the page's session; lands on the entry it wrote."""
+    try:
+        result = followups_api.work_follow_up(
+            session,
+            login.scope,
+            login.user,
+            bus,
+            follow_up_id,
+            outcome,
+            note.strip().replace("\x00", "") or None,
+        )
+    except HTTPException as exc:
+        raise HTTPException(exc.status_code, detail=_reason(exc)) from None
+    return _see_other(f"/customers/{result.follow_up.customer_id}#entry-{result.entry.id}")
+
+
+@router.post("/follow-ups/{follow_up_id}/call")
+def follow_up_call(
+    follow_up_id: DbId, session: SessionDep, login: CsrfLogin, bus: BusDep, settings: SettingsDep
+) -> JSONResponse:
+    """The masked click-to-call about this follow-up's customer and repair order."""
+    fu = followups.get_follow_up(session, scope=login.scope, follow_up_id=follow_up_id)
+    if fu is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="follow-up not found")
+    body = calls_api.PlaceCallIn(customer_id=fu.customer_id, repair_order_id=fu.repair_order_id)
+    return _place_call(body, session, login, bus, settings)
+
+
 # --- customers and threads ----------------------------------------------------------------------
 
 
@@ -317,6 +445,7 @@ def thread_page(
         tz=store.timezone if store else "UTC",
         customer=customer,
         repair_orders=queries.open_repair_orders(session, customer_id=customer.id),
+        relationship=views.load_relationship(session, customer.id),
         entries=entries,
         media=media,
         error=error,
@@ -361,9 +490,21 @@ def click_to_call(
     customer_id: DbId, session: SessionDep, login: CsrfLogin, bus: BusDep, settings: SettingsDep
 ) -> JSONResponse:
     """The page's "Call" button: the API's masked click-to-call, with the page's session."""
+    body = calls_api.PlaceCallIn(customer_id=customer_id)
+    return _place_call(body, session, login, bus, settings)
+
+
+def _place_call(
+    body: calls_api.PlaceCallIn,
+    session: SessionDep,
+    login: web_sessions.WebLogin,
+    bus: BusDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """The API's masked click-to-call with the page's session; its refusals as JSON."""
     try:
         placed = calls_api.place_call(
-            body=calls_api.PlaceCallIn(customer_id=customer_id),
+            body=body,
             session=session,
             scope=login.scope,
             user=login.user,
@@ -410,14 +551,17 @@ def call_log(
     since: FormText = "",
     until: FormText = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ids: Annotated[str, Query(max_length=20_000)] = "",
 ) -> HTMLResponse:
-    """Filters: dispositions (several), advisor, local dates (`until` inclusive). A filter
-    form sends its empty fields as empty strings: those mean "any"."""
+    """Filters: dispositions (several), advisor, local dates (`until` inclusive), and `ids`
+    (the calls behind a morning-view figure). A filter form sends its empty fields as empty
+    strings: those mean "any"."""
     advisor_id = _optional(int, "advisor", advisor)
     if advisor_id is not None and not 1 <= advisor_id <= MAX_ID:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="advisor: not an id")
     since_day = _optional(date.fromisoformat, "since", since)
     until_day = _optional(date.fromisoformat, "until", until)
+    call_ids = _ids(ids)
     chosen = _store(session, login, store)
     tz = chosen.timezone
     start = reports.week_bounds(since_day, tz)[0] if since_day else None
@@ -430,6 +574,7 @@ def call_log(
         advisor_id=advisor_id,
         since=start,
         until=end,
+        call_ids=call_ids,
         limit=PAGE + 1,
         offset=offset,
     )
@@ -450,6 +595,7 @@ def call_log(
         offset=offset,
         more=len(rows) > PAGE,
         query=str(request.query_params),
+        ids=ids if call_ids else "",
     )
 
 
@@ -579,6 +725,73 @@ def dashboard(
         board=board,
         chart=chart,
         stale=stale,
+    )
+
+
+def _ids(value: str) -> list[int]:
+    """A comma-separated id list from a figure's link (`ids=3,5,8`); a bad one is a 422."""
+    try:
+        ids = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        ids = [0]
+    if not all(1 <= i <= MAX_ID for i in ids):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="ids: not a list of ids")
+    return ids
+
+
+@router.get("/morning")
+def morning_page(
+    request: Request,
+    session: SessionDep,
+    login: ManagerDep,
+    store: StoreParam = None,
+    first: Annotated[date | None, Query(alias="from")] = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    """The GM's morning view: yesterday (or a range) per department; each count links to the
+    calls, callbacks or follow-ups behind it."""
+    chosen = _store(session, login, store)
+    now = utcnow()
+    first = first or (last if last is not None else morning.yesterday(chosen, now))
+    last = last or first
+    try:
+        report = morning.morning_report(session, store=chosen, first=first, last=last, now=now)
+    except morning.RangeError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    days = (last - first).days + 1
+    return _render(
+        request,
+        "morning.html",
+        login,
+        tz=chosen.timezone,
+        store=chosen,
+        stores=queries.list_stores(session, scope=login.scope),
+        report=report,
+        info={name: (of, label) for name, of, label in morning.FIGURES},
+        earlier=(first - timedelta(days=days), first - timedelta(days=1)),
+        later=(last + timedelta(days=1), last + timedelta(days=days)),
+    )
+
+
+@router.get("/morning/items")
+def morning_items(
+    request: Request,
+    session: SessionDep,
+    login: ManagerDep,
+    of: Annotated[str, Query(pattern="^(callback|follow_up)$")],
+    ids: Annotated[str, Query(max_length=20_000)] = "",
+    title: Annotated[str, Query(max_length=100)] = "",
+) -> HTMLResponse:
+    """The callbacks or follow-ups behind a morning figure, each linked to its thread."""
+    rows = morning.items(session, scope=login.scope, of=of, ids=_ids(ids))
+    return _render(
+        request,
+        "morning_items.html",
+        login,
+        tz=_home_tz(session, login),
+        rows=rows,
+        of=of,
+        title=title or ("Callbacks" if of == "callback" else "Follow-ups"),
     )
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from records.models import Call
+from records import followups
+from records.models import Call, RepairOrder
 from tests.api.conftest import NOW, SHARED_PHONE, SHARED_RO, Api
 
 # (method, path, json body) for one object of store B; {placeholders} are store B's ids.
@@ -36,6 +37,20 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/me/mentions/{mention}/seen", None),
     ("GET", "/calls/{call}", None),
     ("POST", "/calls/{call}/link", {"customer_id": "{customer}"}),
+    ("GET", "/customers/{customer}/relationship", None),
+    ("GET", "/customers/{customer}/purchases", None),
+    ("GET", "/repair-orders/{ro}/line-items", None),
+    ("POST", "/repair-orders/{ro}/line-items", {"description": "Wiper blades"}),
+    ("POST", "/repair-orders/{ro}/line-items/{line_item}", {"status": "approved"}),
+    ("POST", "/repair-orders/" + SHARED_RO + "/events?store_id={store}", {"event": "part_arrived"}),
+    ("GET", "/follow-ups/{follow_up}", None),
+    ("POST", "/follow-ups/{follow_up}/outcome", {"outcome": "no_answer"}),
+    (
+        "POST",
+        "/follow-ups",
+        {"repair_order_id": "{ro}", "text": "call back", "trigger": "part_arrived"},
+    ),
+    ("GET", "/defectors?store_id={store}", None),
 ]
 
 # Routes that carry no store-owned object, and why.
@@ -50,6 +65,7 @@ NOT_STORE_SCOPED = {
     ("GET", "/api/v1/users/{user_id}/tokens"): "admins only (test_auth)",
     ("POST", "/api/v1/users/{user_id}/tokens"): "admins only (test_auth)",
     ("POST", "/api/v1/tokens/{token_id}/revoke"): "admins only (test_auth)",
+    ("POST", "/api/v1/defectors/follow-ups"): "managers only: tests/api/test_followups.py",
 }
 LIST_ROUTES = {
     ("GET", "/api/v1/customers"),
@@ -59,6 +75,12 @@ LIST_ROUTES = {
     ("GET", "/api/v1/calls"),
     ("GET", "/api/v1/unmatched-calls"),
     ("GET", "/api/v1/search/transcripts"),  # tests/api/test_search.py: only your stores' calls
+    ("GET", "/api/v1/follow-ups"),  # test_follow_up_lists_stay_in_store
+}
+# Managers' reports: advisors get 403, so they have their own scoping test below.
+REPORT_ROUTES = {
+    ("GET", "/api/v1/reports/morning"): "test_morning_report_stays_in_store",
+    ("POST", "/api/v1/customers/{customer_id}/purchases"): "test_purchase_creation_stays_in_store",
 }
 # Store-scoped streams, tested over real HTTP where they live.
 STREAM_ROUTES = {
@@ -90,11 +112,32 @@ def calls(api: Api, sessions: sessionmaker[Session]) -> dict[str, int]:
     return ids
 
 
+@pytest.fixture
+def follow_ups(api: Api, sessions: sessionmaker[Session]) -> dict[str, dict[str, int]]:
+    """A declined line item per store, with its follow-up (owned by the RO's advisor)."""
+    ids: dict[str, dict[str, int]] = {}
+    with sessions.begin() as session:
+        for letter, ro_id in api.world.ros.items():
+            ro = session.get(RepairOrder, ro_id)
+            assert ro is not None
+            item, changes = followups.add_line_item(
+                session, ro=ro, description="Brake pads", status="declined"
+            )
+            ids[letter] = {"line_item": item.id, "follow_up": changes.created[0].id}
+    return ids
+
+
 def _fill(
-    api: Api, letter: str, path: str, body: dict[str, Any] | None, calls: dict[str, int]
+    api: Api,
+    letter: str,
+    path: str,
+    body: dict[str, Any] | None,
+    calls: dict[str, int],
+    more: dict[str, dict[str, int]] | None = None,
 ) -> tuple[str, Any]:
     w = api.world
     ids = {
+        **(more or {}).get(letter, {}),
         "call": calls[letter],
         "customer": w.customers[letter],
         "ro": w.ros[letter],
@@ -118,11 +161,16 @@ def _call(api: Api, username: str, method: str, path: str, body: Any) -> Any:
 
 @pytest.mark.parametrize(("method", "path", "body"), OBJECT_ROUTES, ids=lambda v: str(v))
 def test_other_stores_objects_are_404(
-    api: Api, calls: dict[str, int], method: str, path: str, body: dict[str, Any] | None
+    api: Api,
+    calls: dict[str, int],
+    follow_ups: dict[str, dict[str, int]],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
 ) -> None:
     """ann (advisor of A) and mary (manager of A) get 404 for store B's object; bob (advisor
     of B) then gets that very object, so the 404 is about scope and not a broken route."""
-    url, payload = _fill(api, "B", path, body, calls)
+    url, payload = _fill(api, "B", path, body, calls, follow_ups)
     for outsider in ("ann", "mary"):
         response = _call(api, outsider, method, url, payload)
         assert response.status_code == 404, (outsider, response.text)
@@ -200,6 +248,40 @@ def test_ro_by_number_picks_the_callers_store(api: Api) -> None:
     assert ro["id"] == api.world.ros["B"]
 
 
+def test_morning_report_stays_in_store(api: Api, calls: dict[str, int]) -> None:
+    """mary (manager of A) gets 404 for store B and A's report by default; bea (manager of
+    B) gets B's; the admin gets either; advisors get 403 whatever the store."""
+    stores = api.world.stores
+
+    def missed(user: str, query: str) -> list[int]:
+        response = api.as_(user).get(f"/reports/morning?{query.lstrip('&')}")
+        assert response.status_code == 200, (user, query, response.text)
+        return list(response.json()["total"]["figures"]["calls_in"]["ids"])
+
+    today = f"&from={NOW.date() - timedelta(days=1)}&to={NOW.date() + timedelta(days=1)}"
+    response = api.as_("mary").get(f"/reports/morning?store_id={stores['B']}")
+    assert response.status_code == 404 and "Joan" not in response.text
+    assert missed("mary", today) == [calls["A"]]
+    assert missed("bea", today) == [calls["B"]]
+    assert missed("root", f"&store_id={stores['B']}{today}") == [calls["B"]]
+    assert missed("root", f"&store_id={stores['A']}{today}") == [calls["A"]]
+    for advisor in ("ann", "bob"):
+        response = api.as_(advisor).get(f"/reports/morning?store_id={stores['B']}")
+        assert response.status_code == 403
+
+
+def test_follow_up_lists_stay_in_store(api: Api, follow_ups: dict[str, dict[str, int]]) -> None:
+    stores = api.world.stores
+    for user, letter in (("ann", "A"), ("mary", "A"), ("bob", "B"), ("bea", "B")):
+        items = api.as_(user).get("/follow-ups").json()["items"]
+        assert [f["id"] for f in items] == [follow_ups[letter]["follow_up"]], user
+        other = stores["B" if letter == "A" else "A"]
+        cross = api.as_(user).get(f"/follow-ups?store_id={other}&overdue=false")
+        assert cross.status_code == 200 and cross.json()["items"] == []
+    everyone = api.as_("root").get("/follow-ups").json()["items"]
+    assert _store_ids(everyone) == set(stores.values())
+
+
 def test_every_route_has_a_scoping_test(api: Api) -> None:
     covered = {(m, "/api/v1" + p.split("?")[0]) for m, p, _ in OBJECT_ROUTES}
     covered = {
@@ -210,6 +292,8 @@ def test_every_route_has_a_scoping_test(api: Api) -> None:
             .replace("{callback}", "{task_id}")
             .replace("{mention}", "{mention_id}")
             .replace("{call}", "{call_id}")
+            .replace("{line_item}", "{item_id}")
+            .replace("{follow_up}", "{follow_up_id}")
             .replace(f"/{SHARED_RO}/", "/{number}/")
             .replace(f"/{SHARED_RO}", "/{number}"),
         )
@@ -220,5 +304,27 @@ def test_every_route_has_a_scoping_test(api: Api) -> None:
         for path, ops in api.client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
         for method in ops
     }
-    missing = routes - covered - set(NOT_STORE_SCOPED) - LIST_ROUTES - set(STREAM_ROUTES)
+    missing = (
+        routes
+        - covered
+        - set(NOT_STORE_SCOPED)
+        - LIST_ROUTES
+        - set(STREAM_ROUTES)
+        - set(REPORT_ROUTES)
+    )
     assert not missing, f"routes without a scoping test: {sorted(missing)}"
+
+
+def test_purchase_creation_stays_in_store(api: Api) -> None:
+    """Recording a sale: mary (manager of A) gets 404 for B's customer, bob (advisor of B) 403,
+    bea (manager of B) and the admin 201; the purchase is then B's only."""
+    url = f"/customers/{api.world.customers['B']}/purchases"
+    body = {"purchased_at": NOW.isoformat(), "salesperson_name": "Sam Seller"}
+    response = api.as_("mary").post(url, json=body)
+    assert response.status_code == 404 and "Joan" not in response.text
+    assert api.as_("bob").post(url, json=body).status_code == 403
+    assert api.as_("bea").post(url, json={**body, "dms_id": "D-1"}).status_code == 201
+    assert api.as_("root").post(url, json={**body, "dms_id": "D-2"}).status_code == 201
+    deals = [p["dms_id"] for p in api.as_("bob").get(url).json()]
+    assert sorted(deals) == ["D-1", "D-2"]
+    assert api.as_("ann").get(url).status_code == 404

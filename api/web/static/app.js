@@ -29,7 +29,8 @@ async function placeCall(button) {
   const out = button.parentElement.querySelector(".call-result") || button;
   button.disabled = true;
   try {
-    const res = await fetch("/customers/" + Number(button.dataset.customer) + "/call", {
+    const url = button.dataset.url || "/customers/" + Number(button.dataset.customer) + "/call";
+    const res = await fetch(url, {
       method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
     });
     const data = await res.json().catch(() => ({}));
@@ -95,6 +96,18 @@ function popCard(ev) {
   const name = d.customer ? d.customer.name : "Unknown caller";
   card.querySelector(".pop-name").textContent = name;
   card.querySelector(".pop-caller").textContent = (d.caller || d.caller_raw || "number withheld") + " · " + fmt(d.at || ev.at);
+  // Which department's number was dialled, and the whole relationship with the store.
+  const dept = d.department;
+  if (d.handoff) card.querySelector(".pop-dept").textContent = "Transferred from " + d.handoff.from_department_name + " to " + d.handoff.department_name;
+  else if (dept) card.querySelector(".pop-dept").textContent = "Calling " + dept.name;
+  const rel = d.relationship;
+  const relBox = card.querySelector(".pop-relationship");
+  if (rel) {
+    (rel.purchases || []).forEach((p) => relBox.append(el("li", "Bought " + (p.vehicle ? p.vehicle.description : "a vehicle") + " " + fmt(p.purchased_at) + (p.salesperson ? " from " + p.salesperson : ""), "purchase")));
+    relBox.append(el("li", rel.service_visits + " service visit(s)" + (rel.last_visit_at ? ", last " + fmt(rel.last_visit_at) : "") + "; " + rel.open_repair_orders + " open RO(s)", "visits"));
+    (rel.declined || []).forEach((x) => relBox.append(el("li", "Declined: " + x.description + " (RO " + x.repair_order + ")", "declined")));
+    if (rel.open_follow_ups) relBox.append(el("li", rel.open_follow_ups + " open follow-up(s)", "follow-ups"));
+  }
   const adv = card.querySelector(".pop-advisor");
   adv.textContent = d.advisor ? "Advisor: " + d.advisor.name : (d.customer ? "No advisor assigned" : "");
   const vehicles = card.querySelector(".pop-vehicles");
@@ -151,6 +164,15 @@ function popCard(ev) {
       if (ended) card.classList.add("ended");
     });
   };
+  // A department transfer (flow step `transfer: department:service`): who is coming over.
+  source.addEventListener("call.handoff", (msg) => {
+    const ev = JSON.parse(msg.data);
+    const d = ev.data || {};
+    const card = popCard({ at: ev.at, data: { customer: d.customer, caller: d.caller, handoff: d, at: ev.at } });
+    card.querySelector(".pop-state").textContent = "transfer";
+    box.prepend(card);
+    while (box.children.length > 5) box.lastElementChild.remove();
+  });
   source.addEventListener("call.answered", mark("answered", false));
   source.addEventListener("call.transferred", mark("transferred", false));
   source.addEventListener("call.ended", mark("ended", true));
