@@ -400,6 +400,40 @@ def test_play_and_seek_by_clicking_a_transcript_line(web_browser: Any, site: Sit
     page.context.close()
 
 
+def test_the_thread_announces_what_lands_while_it_is_open(web_browser: Any, site: Site) -> None:
+    page = _page(web_browser, site, "maria")
+    page.goto(f"/customers/{site.customer_id}")
+    page.wait_for_selector("[data-live-thread][data-live='1']")
+    news = page.locator(".thread-news")
+    assert news.is_hidden()
+    db = make_engine(site.db_url)
+    try:  # a note written elsewhere (another advisor, the API) while the page is open
+        with transaction(session_factory(db)) as session:
+            entry = ThreadEntry(store_id=site.store_id, customer_id=site.customer_id,
+                                kind="note", body="Parts came early: ready by noon")  # fmt: skip
+            session.add(entry)
+            session.flush()
+            update = {"customer_id": site.customer_id, "entry_id": entry.id, "kind": "note"}
+    finally:
+        db.dispose()
+    assert page.locator(".entries", has_text="Parts came early").count() == 0
+    bus = EventBus(site.redis_url)
+    try:
+        for _ in range(20):  # the subscription may go live a moment after the page's onopen
+            bus.publish(site.store_id, "thread.updated", update)
+            try:
+                news.wait_for(state="visible", timeout=500)
+                break
+            except sync_api.TimeoutError:
+                continue
+    finally:
+        bus.close()
+    news.get_by_role("link").click()
+    page.wait_for_selector(".entries >> text=Parts came early: ready by noon")
+    assert page.locator(".thread-news").is_hidden()
+    page.context.close()
+
+
 def test_search_finds_the_transcript_and_opens_it_at_the_second(
     web_browser: Any, site: Site
 ) -> None:

@@ -177,3 +177,25 @@ function popCard(ev) {
   source.addEventListener("call.transferred", mark("transferred", false));
   source.addEventListener("call.ended", mark("ended", true));
 })();
+
+// The customer's thread: a transcript, note or call that lands while the page is open is
+// announced (not inserted: a note being typed would be lost by a reload the reader did not ask
+// for); the link reloads the thread.
+(function liveThread() {
+  const timeline = document.querySelector("[data-live-thread]");
+  if (!timeline || !window.EventSource) return;
+  const customer = Number(timeline.dataset.liveThread);
+  const news = timeline.querySelector(".thread-news");
+  const source = new EventSource("/api/v1/events", { withCredentials: true });
+  source.onopen = () => { timeline.dataset.live = "1"; };
+  source.onerror = () => { timeline.dataset.live = ""; };
+  source.addEventListener("thread.updated", (msg) => {
+    const data = JSON.parse(msg.data).data || {};
+    if (data.customer_id !== customer) return;
+    news.hidden = false;
+  });
+  news.querySelector("a").addEventListener("click", (ev) => {
+    ev.preventDefault();
+    window.location.reload();
+  });
+})();
