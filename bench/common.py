@@ -198,8 +198,16 @@ def start_workers(
         for i in range(count)
     ]
     try:
-        for worker in workers:
-            worker.wait_ready()
+        for i, worker in enumerate(workers):
+            for attempt in range(3):
+                try:
+                    worker.wait_ready()
+                    break
+                except RuntimeError as exc:
+                    # Its free UDP port's TCP twin was someone's ephemeral port: another pick.
+                    if "Address already in use" not in str(exc) or attempt == 2:
+                        raise
+                    worker = workers[i] = Worker(demo, fake_tts=fake_tts)
     except RuntimeError:
         for worker in workers:
             worker.stop()

@@ -264,9 +264,15 @@ def run_step(workers: list[Worker], calls: int, root: Path, audio: bytes) -> Ste
         durations.append(seconds)
     step.wall_s = time.monotonic() - started
     for worker in used:
-        if worker.proc.poll() is not None:
-            tail = worker.stderr_path.read_text(errors="replace")[-800:]
-            step.notes.insert(0, f"worker {worker.port} exited {worker.proc.returncode}: {tail}")
+        if worker.proc.poll() is not None:  # keep its whole log (a crash's traceback) to read
+            log_text = worker.stderr_path.read_text(errors="replace")
+            kept = RESULTS / f"sip-load-worker-{worker.port}-exit{worker.proc.returncode}.log"
+            kept.write_text(log_text)
+            step.notes.insert(
+                0,
+                f"worker {worker.port} exited {worker.proc.returncode} (log: {kept}): "
+                + log_text[-800:],
+            )
     # A worker that died took its CPU count with it: counted from the ones still running.
     alive = [w for w in used if w.proc.poll() is None]
     step.cpu_seconds = sum(w.cpu_seconds() - cpu_before[w.pid] for w in alive)

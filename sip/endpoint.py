@@ -316,6 +316,11 @@ class SipEndpoint:
         self._account: _Account | None = None
         self._calls: dict[int, _Call] = {}
         self._parked: list[_Call] = []
+        # Bridge ports that Python owns (sip/listen.py) are reused, never deleted while the
+        # library runs: pjsip 2.15's conference bridge removes a port asynchronously, on its
+        # clock thread, and a pjsua2 `AudioMediaPort` deleted right after being disconnected
+        # was used after free (a worker died of SIGSEGV under load). (released_at, port)
+        self.spare_ports: list[tuple[float, Any]] = []
         self._next_watch = 0.0
         self._log_writer = _LogWriter()  # must outlive libDestroy
 
@@ -636,6 +641,7 @@ class SipEndpoint:
             except Exception:
                 log.exception("libDestroy failed")
             self._ep = None
+        self.spare_ports.clear()  # the bridge is gone: nothing can use them any more
 
     # --- command bodies (pjsua2 thread) ----------------------------------------------------------
 

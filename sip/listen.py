@@ -1,18 +1,27 @@
 """Hearing the caller during a speech gather: a pjsua2 media port feeding the endpointer.
 
-`Listener.attach` builds a `pj.AudioMediaPort` (8 kHz, mono, 16-bit, 20 ms) on the pjsua2 thread
+`Listener.attach` takes a `pj.AudioMediaPort` (8 kHz, mono, 16-bit, 20 ms) on the pjsua2 thread
 and connects the call's audio to it. pjsua2 calls `onFrameReceived` on the media clock thread
 for every 20 ms frame: that callback only copies the bytes and hands them to the asyncio loop
 (`call_soon_threadsafe`), where `Endpointer` (sip/vad.py) judges them and the listener sets
-`started` (barge-in) and then `utterance`. `detach` disconnects and deletes the port on the
-pjsua2 thread again; a gather attaches for its own length only.
+`started` (barge-in) and then `utterance`. `detach` disconnects the port on the pjsua2 thread
+again; a gather attaches for its own length only.
+
+Ports are never deleted while the library runs: a detached port goes back to the endpoint's
+`spare_ports` and serves a later gather once it has rested (`REST_S`, so the bridge's queued
+disconnect has long been done and no frame of the previous call can reach the next one).
+pjsip 2.15's conference bridge removes ports asynchronously; deleting an `AudioMediaPort` right
+after its disconnect let the clock thread use freed memory: 1 run in 3 of 64 concurrent calls
+(`python -m bench.sip_load --steps 64`) lost a worker to SIGSEGV, right after a speech gather.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import time
 from collections.abc import Callable
 
 import pjsua2 as pj
@@ -21,6 +30,11 @@ from sip.endpoint import EndpointError, SipEndpoint
 from sip.vad import RATE, Endpointer, Pause, SpeechStarted, Utterance
 
 log = logging.getLogger(__name__)
+
+REST_S = 0.5  # a spare port is reused only this long after its disconnect (25 clock ticks)
+
+
+_PORT_NAMES = itertools.count(1)
 
 
 class _Port(pj.AudioMediaPort):
@@ -68,14 +82,32 @@ class Listener:
             call = self.endpoint._call(self.key)
             if call.audio is None:
                 raise EndpointError(f"call {self.key} has no audio yet")
-            port = _Port(sink)
-            fmt = pj.MediaFormatAudio()
-            fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
-            port.createPort(f"listen-{self.key}", fmt)
-            call.audio.startTransmit(port)
+            port = self._spare() or self._new_port()
+            try:
+                call.audio.startTransmit(port)
+            except Exception:
+                self.endpoint.spare_ports.append((time.monotonic(), port))
+                raise
+            port.sink = sink
             return port
 
         self._port = await self.endpoint.submit(build)
+
+    def _spare(self) -> _Port | None:
+        """A rested spare port (pjsua2 thread)."""
+        spares = self.endpoint.spare_ports
+        for i, (released_at, port) in enumerate(spares):
+            if time.monotonic() - released_at >= REST_S:
+                del spares[i]
+                return port  # type: ignore[no-any-return]
+        return None
+
+    def _new_port(self) -> _Port:
+        port = _Port(lambda data: None)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+        port.createPort(f"listen-{next(_PORT_NAMES)}", fmt)
+        return port
 
     async def detach(self) -> None:
         if self.guess is not None and not self.guess[1].done():
@@ -84,21 +116,19 @@ class Listener:
         if port is None:
             return
         port.sink = lambda data: None
-        holder = [port]
-        del port
 
-        def destroy() -> None:
-            dead = holder.pop()
+        def release() -> None:
             call = self.endpoint._calls.get(self.key)
             if call is not None and call.audio is not None:
                 with contextlib.suppress(Exception):
-                    call.audio.stopTransmit(dead)
-            del dead  # the port leaves the bridge when deleted, on the pjsua2 thread
+                    call.audio.stopTransmit(port)
+            # An ended call's audio has left the bridge with its connections.
+            self.endpoint.spare_ports.append((time.monotonic(), port))
 
         try:
-            await self.endpoint.submit(destroy)
+            await self.endpoint.submit(release)
         except EndpointError:  # the endpoint stopped: the library is gone with its ports
-            holder.clear()
+            pass
 
     def _feed(self, data: bytes) -> None:
         if self.utterance is not None:
