@@ -1,13 +1,14 @@
 """Web page fixtures: the API tests' two-store world, with passwords, and a logged-in client.
 
-Browser tests (test_browser.py) start their own uvicorn; these TestClient tests run on SQLite
-and PostgreSQL like the API's.
+Browser tests (test_*browser.py) start their own uvicorn (tests/web/browser.py) and share the
+`web_browser` fixture below; the TestClient tests run on SQLite and PostgreSQL like the API's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from ivr.config import Settings
 from records.models import User
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import World, build_world
+from tests.web.browser import CHROMIUM
 
 bus = api_fixtures.bus  # the API tests' Redis event bus fixture, shared
 
@@ -70,3 +72,15 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/").text)
+
+
+@pytest.fixture(scope="module")
+def web_browser() -> Iterator[Any]:
+    """Debian's headless Chromium (no download), one per test module."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        yield chromium
+        chromium.close()

@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -28,10 +27,8 @@ from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from sqlalchemy import select
 
-from api.app import create_app
 from api.web.sessions import hash_password
 from events.bus import EventBus
 from events.calls import CallRinging, publish_call_event
@@ -53,11 +50,9 @@ from records.screen_pop import screen_pop_context
 from records.transcripts import SegmentRow, call_entry_key, save_transcript
 from sip.cli import READY as SIP_READY
 from tests.e2e.harness import REPO, SIPP_MEDIA, Sipp, free_udp_port, require_tools
+from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PASSWORD = "demo-password"
 CALLER = "+15550200003"  # demo customer 3: RO 500003, Tech Working
 LINES = [
     ("IVR", 0.0, "Thanks for calling Demo Chevrolet service."),
@@ -65,7 +60,7 @@ LINES = [
     ("Advisor", 6.5, "The tech is working on the brakes now, ready by five."),
 ]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -139,12 +134,6 @@ def _sip_tools() -> bool:
     except ImportError:
         return False
     return shutil.which("sipp") is not None and (SIPP_MEDIA / "g711a.pcap").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tone(path: Path, seconds: float = 10.0) -> None:
@@ -253,71 +242,28 @@ def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[S
     settings = Settings(
         database_url=db_url, redis_url=redis_url, recordings_dir=root / "recordings"
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(
-        url=f"http://127.0.0.1:{port}",
-        db_url=db_url,
-        redis_url=redis_url,
-        store_id=ids["store"],
-        customer_id=ids["customer"],
-        call_id=ids["call"],
-        other_customer_id=ids["other_customer"],
-        worker=worker,
-    )
-    server.should_exit = True
-    thread.join(timeout=10)
-    if worker is not None:
-        worker.stop()
-
-
-@pytest.fixture(scope="module")
-def web_browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
-        )
-        yield chromium
-        chromium.close()
-
-
-def _page(browser: Any, site: Site, username: str | None) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    if username:
-        page.goto("/login")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(site.url + "/")
-    return page
-
-
-def _shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size({"width": 375, "height": 812})
-    page.screenshot(path=str(SHOTS / f"{name}-375.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{name} scrolls sideways at 375 px by {overflow} px"
-    page.set_viewport_size({"width": 1280, "height": 900})
+    try:
+        with serve(settings) as url:
+            yield Site(
+                url=url,
+                db_url=db_url,
+                redis_url=redis_url,
+                store_id=ids["store"],
+                customer_id=ids["customer"],
+                call_id=ids["call"],
+                other_customer_id=ids["other_customer"],
+                worker=worker,
+            )
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 def test_login_wrong_password_then_right(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, None)
+    page = open_page(web_browser, site.url, None)
     page.goto("/")
     assert "/login" in page.url
-    _shoot(page, "login")
+    shoot(page, "login")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("not-her-password")
     page.get_by_role("button", name="Log in").click()
@@ -334,7 +280,7 @@ def test_login_wrong_password_then_right(web_browser: Any, site: Site) -> None:
 
 
 def test_screen_pop_appears_when_a_call_rings(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "alice")
+    page = open_page(web_browser, site.url, "alice")
     page.wait_for_selector("#live-status[data-live='1']")
     bus = EventBus(site.redis_url)
     try:
@@ -375,12 +321,12 @@ def test_screen_pop_appears_when_a_call_rings(web_browser: Any, site: Site) -> N
         assert page.get_by_role("link", name="Find or link the customer").count() == 1
     finally:
         bus.close()
-    _shoot(page, "home")
+    shoot(page, "home")
     page.context.close()
 
 
 def test_play_and_seek_by_clicking_a_transcript_line(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "maria")
+    page = open_page(web_browser, site.url, "maria")
     statuses: list[int] = []
     page.on(
         "response",
@@ -396,12 +342,12 @@ def test_play_and_seek_by_clicking_a_transcript_line(web_browser: Any, site: Sit
     page.locator(".transcript .line", has_text="tech is working").focus()
     page.keyboard.press("Enter")  # keyboard seeks too
     page.wait_for_function("document.querySelector('.call-media audio').currentTime >= 6.5")
-    _shoot(page, "thread")
+    shoot(page, "thread")
     page.context.close()
 
 
 def test_the_thread_announces_what_lands_while_it_is_open(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "maria")
+    page = open_page(web_browser, site.url, "maria")
     page.goto(f"/customers/{site.customer_id}")
     page.wait_for_selector("[data-live-thread][data-live='1']")
     news = page.locator(".thread-news")
@@ -437,7 +383,7 @@ def test_the_thread_announces_what_lands_while_it_is_open(web_browser: Any, site
 def test_search_finds_the_transcript_and_opens_it_at_the_second(
     web_browser: Any, site: Site
 ) -> None:
-    page = _page(web_browser, site, "maria")
+    page = open_page(web_browser, site.url, "maria")
     page.goto("/search")
     page.get_by_label("Words said on a call").fill("brake")
     page.keyboard.press("Enter")
@@ -445,7 +391,7 @@ def test_search_finds_the_transcript_and_opens_it_at_the_second(
     hits.first.wait_for()
     assert hits.count() == 2  # the caller's and the advisor's line
     assert page.locator(".hit mark").first.inner_text().lower().startswith("brake")
-    _shoot(page, "search")
+    shoot(page, "search")
     page.locator(".hit a").first.click()
     page.wait_for_url(f"**/customers/{site.customer_id}?t=*#call-{site.call_id}")
     page.wait_for_function("document.querySelector('.call-media audio').currentTime >= 3")
@@ -454,7 +400,7 @@ def test_search_finds_the_transcript_and_opens_it_at_the_second(
 
 
 def test_save_an_audit_and_see_the_manager_pages(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "maria")
+    page = open_page(web_browser, site.url, "maria")
     page.goto("/audit")
     form = page.locator("form.audit-form").first
     form.wait_for()
@@ -463,13 +409,13 @@ def test_save_an_audit_and_see_the_manager_pages(web_browser: Any, site: Site) -
     form.get_by_role("button", name="Save audit").click()
     page.wait_for_selector("text=Audit saved on the thread.")
     assert page.locator(".audit .done").first.inner_text().startswith("Audited: Weekly audit")
-    _shoot(page, "audit")
+    shoot(page, "audit")
 
     page.goto("/dashboard")
     assert page.locator("svg[role=img] rect").count() == 21  # 7 days x 3 series
     totals = page.locator("table.board tfoot").inner_text()
     assert totals.split()[1:3] == ["2", "1"]  # 2 calls this week, 1 missed
-    _shoot(page, "dashboard")
+    shoot(page, "dashboard")
 
     page.goto("/calls")
     page.get_by_label("missed").check()
@@ -477,16 +423,16 @@ def test_save_an_audit_and_see_the_manager_pages(web_browser: Any, site: Site) -
     page.wait_for_url("**/calls?*disposition=missed*")
     assert page.locator("table.calls tbody tr").count() == 1
     assert "+15550299999" in page.locator("table.calls tbody").inner_text()
-    _shoot(page, "calls")
+    shoot(page, "calls")
 
     page.goto("/flows")
     assert "flows are valid" in page.inner_text("main")
-    _shoot(page, "flows")
+    shoot(page, "flows")
     page.context.close()
 
 
 def test_advisor_cannot_open_another_stores_thread(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "alice")
+    page = open_page(web_browser, site.url, "alice")
     response = page.goto(f"/customers/{site.other_customer_id}")
     assert response is not None and response.status == 404
     assert "Olga" not in page.content()
@@ -502,7 +448,7 @@ def test_advisor_cannot_open_another_stores_thread(web_browser: Any, site: Site)
     queue.close()
     page.goto("/customers?q=500003")
     assert page.locator("table tbody tr").count() == 1
-    _shoot(page, "customers")
+    shoot(page, "customers")
     page.context.close()
 
 
@@ -513,7 +459,7 @@ def test_a_real_sipp_call_pops_the_card(web_browser: Any, site: Site, tmp_path: 
         require_tools()  # skips here, fails under CI
         pytest.skip("no sipp or pjsua2")
     site.worker.wait_ready()
-    page = _page(web_browser, site, "alice")
+    page = open_page(web_browser, site.url, "alice")
     page.wait_for_selector("#live-status[data-live='1']")
     page.wait_for_timeout(300)  # the page's Redis subscription goes live just after onopen
     (tmp_path / "sipp").mkdir()
@@ -539,7 +485,7 @@ def test_screen_pop_names_the_department_and_the_whole_relationship(
     from records.demo import DEMO_SALES_DID
 
     caller = "+15550200005"  # demo customer 5: bought their car here, open RO in service
-    page = _page(web_browser, site, "alice")
+    page = open_page(web_browser, site.url, "alice")
     page.wait_for_selector("#live-status[data-live='1']")
     bus = EventBus(site.redis_url)
     try:

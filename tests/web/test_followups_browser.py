@@ -10,35 +10,25 @@ in test-artifacts/screenshots/ like the other browser tests'.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from sqlalchemy import select
 
-from api.app import create_app
 from api.web.sessions import hash_password
 from ivr.config import Settings
 from records import outbound
 from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import seed_demo
 from records.models import FollowUp, RepairOrder, User
+from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PASSWORD = "demo-password"
 BRAKES = "Front brake pads at 3 mm"  # a demo declined item of alice's, overdue
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -49,12 +39,6 @@ class Site:
     customer_id: int
     repair_order_id: int
     ro_number: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -74,38 +58,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[S
         found = (fu.id, fu.customer_id, ro.id, ro.number)
     engine.dispose()
     settings = Settings(database_url=db_url, redis_url=redis_url, recordings_dir=root / "rec")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{port}", redis_url, *found)
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def web_browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM)
-        yield chromium
-        chromium.close()
-
-
-def _shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size({"width": 375, "height": 812})
-    page.screenshot(path=str(SHOTS / f"{name}-375.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{name} scrolls sideways at 375 px by {overflow} px"
-    page.set_viewport_size({"width": 1280, "height": 900})
+    with serve(settings) as url:
+        yield Site(url, redis_url, *found)
 
 
 def _take_job(redis_url: str, call_uuid: str) -> dict[str, Any]:
@@ -124,14 +78,7 @@ def _take_job(redis_url: str, call_uuid: str) -> dict[str, Any]:
 
 
 def test_work_a_declined_service_follow_up(web_browser: Any, site: Site) -> None:
-    context = web_browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(site.url + "/")
+    page = open_page(web_browser, site.url, "alice")
 
     page.get_by_role("navigation").get_by_role("link", name="Follow-ups").click()
     page.wait_for_url(site.url + "/follow-ups")
@@ -141,7 +88,7 @@ def test_work_a_declined_service_follow_up(web_browser: Any, site: Site) -> None
     item = page.locator(f"#follow-up-{site.follow_up_id}")
     assert BRAKES in item.inner_text() and f"RO {site.ro_number}" in item.inner_text()
     assert "Overdue" in item.inner_text()
-    _shoot(page, "follow-ups")
+    shoot(page, "follow-ups")
 
     with page.expect_response(f"**/follow-ups/{site.follow_up_id}/call") as answer:
         item.get_by_role("button", name="Call", exact=False).first.click()
@@ -158,8 +105,8 @@ def test_work_a_declined_service_follow_up(web_browser: Any, site: Site) -> None
     entry = page.locator(f"#{entry_id}")
     assert entry.inner_text().count(f"Declined service ({BRAKES}): booked") == 1
     assert "follow up" in entry.locator(".kind").inner_text().lower()
-    _shoot(page, "follow-up-booked")
+    shoot(page, "follow-up-booked")
 
     page.goto("/follow-ups")
     assert page.locator(f"#follow-up-{site.follow_up_id}").count() == 0  # closed: off the list
-    context.close()
+    page.context.close()

@@ -4,8 +4,6 @@ Screenshots at 1280 and 375 px land in test-artifacts/screenshots/ like the othe
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,20 +12,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from api.app import create_app
 from api.web.sessions import hash_password
 from ivr.config import Settings
 from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import DEMO_DID, seed_demo
 from records.models import Call, Customer, Department, Store, ThreadEntry, User, utcnow
 from records.transcripts import call_entry_key
-from tests.web.test_browser import CHROMIUM, PASSWORD, _free_port, _page, _shoot, web_browser
+from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
 
-__all__ = ["web_browser"]  # the shared browser fixture, used below
-pytestmark = pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -96,29 +91,18 @@ def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[S
     db_url = f"sqlite:///{root / 'driveline.db'}"
     call_id, customer_id, department = _seed(db_url)
     settings = Settings(database_url=db_url, redis_url=redis_url, recordings_dir=root / "rec")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{port}", call_id, customer_id, department)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(settings) as url:
+        yield Site(url, call_id, customer_id, department)
 
 
 def test_manager_follows_yesterdays_missed_call_to_its_thread(web_browser: Any, site: Site) -> None:
-    page = _page(web_browser, site, "maria")  # type: ignore[arg-type]
+    page = open_page(web_browser, site.url, "maria")
     page.get_by_role("link", name="Morning", exact=True).click()
     page.wait_for_url("**/morning")
     assert page.get_by_role("heading", name=site.department, exact=True).is_visible()
     missed = page.get_by_role("link", name=f"Missed: 1, {site.department}")
     assert missed.inner_text() == "1"
-    _shoot(page, "morning")
+    shoot(page, "morning")
 
     missed.focus()
     page.keyboard.press("Enter")  # keyboard only
