@@ -43,6 +43,7 @@ from records.models import Call, CallbackTask, Customer, Department, FollowUp, S
 from records.queries import Scope
 from records.reports import (
     DEFAULT_STALE_HOURS,
+    callback_overdue,
     is_avoidable,
     repair_orders_by_customer,
     week_bounds,
@@ -234,10 +235,7 @@ def morning_report(
                     target.callback_minutes.append(minutes)
         if task.done_at is not None and since <= task.done_at < until:
             add(department, "callbacks_done", task.id)
-        if since <= task.due_at < until and (
-            (task.done_at is None and task.due_at < now)
-            or (task.done_at is not None and task.done_at > task.due_at)
-        ):
+        if since <= task.due_at < until and callback_overdue(task, now):
             add(department, "callbacks_overdue", task.id)
 
     # Follow-ups: promises and declined service.

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from ivr.domain import STANDARD_STATUSES, ThreadKind
@@ -174,6 +174,14 @@ def _last_change_before(ro: RepairOrder, at: datetime) -> datetime | None:
     return max(changes) if changes else ro.opened_at
 
 
+def callback_overdue(task: CallbackTask, now: datetime) -> bool:
+    """Done late, or still open past its due time: the dashboard's and the morning view's rule
+    (each counts the callbacks due in its range)."""
+    if task.done_at is None:
+        return task.due_at < now
+    return task.done_at > task.due_at
+
+
 def is_avoidable(call: Call, repair_orders: Sequence[RepairOrder], stale: timedelta) -> bool:
     """A status-check call while every open RO of the caller had sat unchanged past `stale`."""
     if not is_status_check(call):
@@ -253,19 +261,14 @@ def weekly_dashboard(
     for task in done:
         for t in (row(task.owner_id).tally, total):
             t.callbacks_done += 1
-    # Overdue: due this week and done late, or still open past its due time.
-    late = session.scalars(
+    due = session.scalars(
         select(CallbackTask).where(
             CallbackTask.store_id == store.id,
             CallbackTask.due_at >= since,
             CallbackTask.due_at < until,
-            or_(
-                and_(CallbackTask.done_at.is_(None), CallbackTask.due_at < now),
-                CallbackTask.done_at > CallbackTask.due_at,
-            ),
         )
     ).all()
-    for task in late:
+    for task in (t for t in due if callback_overdue(t, now)):
         for t in (row(task.owner_id).tally, total):
             t.callbacks_overdue += 1
 
