@@ -261,6 +261,25 @@ class _Call(pj.Call):
                 self.audio.startTransmit(peer.audio)
                 peer.audio.startTransmit(self.audio)
 
+    # --- the far end never steers where we dial (toll-fraud guard) ---------------------------
+    # pjsua's defaults obey the other party: a REFER gets 202 and an INVITE to its Refer-To, an
+    # INVITE with Replaces takes over a live call, a 3xx to our INVITE is followed. Every one
+    # of them would let a caller (or a trunk) make this worker dial a number of their choosing,
+    # so each is refused here; transfers are only ever started by our own flows.
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        prm.statusCode = 603  # Decline: no NOTIFY, no INVITE to the Refer-To
+        log.warning("call %s: REFER to %s refused (603)", self.key, prm.dstUri)
+
+    def onCallReplaceRequest(self, prm: pj.OnCallReplaceRequestParam) -> None:
+        prm.statusCode = 403
+        prm.reason = "Replaces not allowed"
+        log.warning("call %s: INVITE with Replaces refused (403)", self.key)
+
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:
+        log.warning("call %s: redirect to %s not followed", self.key, prm.targetUri)
+        return pj.PJSIP_REDIRECT_STOP
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         # RFC 2833 events and SIP INFO (application/dtmf-relay) both arrive here.
         method = "sip_info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"

@@ -292,9 +292,11 @@ class Sipp:
         hold_ms: int = 0,
         calls: int = 1,
         timeout: float = 12.0,
+        keys: dict[str, str] | None = None,
     ) -> RunningUas:
         """A sipp UAS (an advisor's phone) on a free loopback port; it exits after `calls`
-        calls. `hold_ms` is `-d` (its `<pause/>`); `rtp_sink` goes into its SDP."""
+        calls. `hold_ms` is `-d` (its `<pause/>`); `rtp_sink` goes into its SDP; `keys` are
+        extra `-key NAME VALUE` substitutions."""
         self.runs += 1
         tag = f"{Path(scenario).stem}-{self.runs}"
         stat_file = self.workdir / f"{tag}.csv"
@@ -317,6 +319,8 @@ class Sipp:
             "-trace_msg", "-message_file", str(message_file),
             "-nostdin",
         ]  # fmt: skip
+        for name, value in (keys or {}).items():
+            command += ["-key", name, value]
         proc = subprocess.Popen(
             command,
             cwd=self.workdir,
