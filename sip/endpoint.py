@@ -263,9 +263,9 @@ class _Call(pj.Call):
 
     # --- the far end never steers where we dial (toll-fraud guard) ---------------------------
     # pjsua's defaults obey the other party: a REFER gets 202 and an INVITE to its Refer-To, an
-    # INVITE with Replaces takes over a live call, a 3xx to our INVITE is followed. Every one
-    # of them would let a caller (or a trunk) make this worker dial a number of their choosing,
-    # so each is refused here; transfers are only ever started by our own flows.
+    # INVITE with Replaces takes over a live call. Either would let a caller make this worker
+    # dial a number of their choosing, so both are refused; transfers are only ever started by
+    # our own flows. pjsua2 already stops at a 3xx to our INVITE; saying so here keeps it so.
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         prm.statusCode = 603  # Decline: no NOTIFY, no INVITE to the Refer-To

@@ -9,6 +9,7 @@ the number the far end asked for and must receive nothing.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +19,7 @@ HOLD = "+15550100003"  # a short greeting, then listen until the caller hangs up
 
 
 @pytest.fixture
-def fraud_target() -> socket.socket:
+def fraud_target() -> Iterator[socket.socket]:
     """Where the worker would send its INVITE if it obeyed the REFER."""
     target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target.bind(("127.0.0.1", 0))
@@ -50,7 +51,7 @@ def test_a_refer_from_the_caller_is_declined_and_dials_nothing(
 def test_a_redirect_from_the_called_phone_is_not_followed(
     worker: WorkerProcess, sipp: Sipp, fraud_target: socket.socket
 ) -> None:
-    """A transfer leg answered with 302 to a premium number ends as failed; the caller falls
+    """A transfer leg answered with 302 to a premium number is not answered; the caller falls
     back (here: the test app's fallback) and nothing is dialled."""
     port = fraud_target.getsockname()[1]
     advisor: RunningUas = sipp.start_uas(
