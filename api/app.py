@@ -37,6 +37,7 @@ from api.web import mount_web
 from events.bus import EventBus
 from ivr.config import Settings, get_settings
 from records.db import make_engine, session_factory
+from usecases import errors as usecase
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,15 @@ def healthz(request: Request, session: SessionDep) -> JSONResponse:
     )
 
 
+_USECASE_STATUS: dict[type[usecase.UseCaseError], int] = {
+    usecase.NotFound: 404,
+    usecase.Forbidden: 403,
+    usecase.Conflict: 409,
+    usecase.Invalid: 422,
+    usecase.TooMany: 429,
+}
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     """Turn errors that reach the database (or a model) into 4xx/503 instead of a 500.
 
@@ -127,6 +137,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc)
         return JSONResponse({"detail": "database unavailable"}, status_code=503)
 
+    async def refused(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, usecase.UseCaseError)
+        code = _USECASE_STATUS.get(type(exc), 400)
+        if exc.field is None:
+            return JSONResponse({"detail": exc.message}, status_code=code)
+        detail = [{"loc": list(exc.field), "msg": exc.message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=code)
+
     async def statement(request: Request, exc: Exception) -> JSONResponse:
         # Other StatementErrors wrap a Python error raised while binding a parameter, such as
         # the naive datetime UTCDateTime refuses; anything else is a genuine bug.
@@ -139,3 +157,4 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, unavailable)
     app.add_exception_handler(StatementError, statement)
     app.add_exception_handler(ValueError, bad_value)
+    app.add_exception_handler(usecase.UseCaseError, refused)
