@@ -21,6 +21,7 @@ from api.app import create_app
 from api.auth import issue_token
 from events.bus import EventBus
 from ivr.config import Settings
+from ivr.phone import FICTIONAL
 from records.models import (
     CallbackTask,
     Customer,
@@ -54,6 +55,7 @@ class World:
 
 
 def _store(session: Session, world: World, letter: str, **kw: object) -> Store:
+    kw.setdefault("outbound", {"allow": [FICTIONAL]})  # the tests' +1 555 numbers are fictional
     store = Store(dms_id=f"S-{letter}", name=f"Store {letter}", **kw)
     session.add(store)
     session.flush()

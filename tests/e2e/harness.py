@@ -245,10 +245,12 @@ class Sipp:
         transport: str = "u1",
         timeout: float = 12.0,
         keys: dict[str, str] | None = None,
+        source: str = "127.0.0.1",
     ) -> RunningSipp:
         """Start sipp in the background. `hold_ms` is `-d` (the `<pause/>` in hold.xml),
         `call_id` prefixes every Call-ID so the worker's events can be told apart, `keys` are
-        extra `-key NAME VALUE` substitutions for the scenario."""
+        extra `-key NAME VALUE` substitutions for the scenario, `source` the local address
+        sipp sends from (any 127.x address is this host's)."""
         self.runs += 1
         tag = f"{Path(scenario).stem}-{self.runs}"
         stat_file = self.workdir / f"{tag}.csv"
@@ -261,7 +263,7 @@ class Sipp:
             "-key", "caller", caller,
             "-key", "rtp_sink", str(rtp_sink or media_port),
             "-t", transport,
-            "-i", "127.0.0.1",
+            "-i", source,
             "-p", str(free_udp_port()),
             "-mp", str(media_port),
             "-m", str(calls), "-l", str(concurrent), "-r", str(rate),
