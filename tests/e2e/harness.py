@@ -32,12 +32,11 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP_MEDIA = Path("/usr/share/sip-tester")
 
 Event = dict[str, Any]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_tools() -> None:
     """Skip without sipp or pjsua2, except under CI, where a missing tool fails the run."""
-    import pytest
+    from tests.needs import require
 
     missing = []
     if shutil.which("sipp") is None or not (SIPP_MEDIA / "dtmf_2833_1.pcap").exists():
@@ -46,11 +45,7 @@ def require_tools() -> None:
         import pjsua2  # noqa: F401
     except ImportError:
         missing.append("pjsua2")
-    if missing:
-        message = "end-to-end SIP tests need " + ", ".join(missing)
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require(not missing, "end-to-end SIP tests need " + ", ".join(missing))
 
 
 def free_udp_port(count: int = 1) -> int:
