@@ -4,7 +4,7 @@ pjsua2 is not thread-safe in the way asyncio code would like: every pj call must
 thread that created the library. So this module owns a dedicated thread that creates the
 endpoint (`threadCnt = 0`, `mainThreadOnly = True`) and then loops:
 
-    run queued commands  →  libHandleEvents(poll_ms)  →  delete ended calls  →  RTP watchdog
+    run queued commands  →  libHandleEvents(poll_ms)  →  delete ended calls  →  call watchdog
 
 Asyncio code never touches pj objects. It calls the `SipEndpoint` coroutines (`answer`, `play`,
 `start_recorder`, ...), which queue a closure for that loop and await a future the pj thread
@@ -36,6 +36,7 @@ still reach an advisor. Events of an outbound call go to the `sink` given to `di
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import itertools
@@ -68,6 +69,12 @@ pj_log = logging.getLogger("sip.pjsua")
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 
 WHEEL_MAX_CALLS = 4  # pjsua2-python 2.15.1 carries at most 4 calls per process
+# Re-INVITE/UPDATE offers a caller may make: each rebuilds the call's media, so a storm of them
+# is CPU the other calls need. Hold and resume a few times in a window is normal; beyond the
+# budget an offer gets 488 (pjsua's only refusal), which costs no media work; a flood of
+# them from one address is the edge's to cut off (pike).
+REOFFER_WINDOW_S = 10.0
+REOFFER_MAX = 6
 T = TypeVar("T")
 
 
@@ -221,6 +228,9 @@ class _Call(pj.Call):
         self.rx_changed = time.monotonic()
         self.held = False  # the caller put us on hold (sendonly/inactive): no RTP expected
         self.peers: set[int] = set()  # calls bridged with this one (`connect`)
+        self.offers: collections.deque[float] = collections.deque()  # re-offers in the window
+        self.refused_offers = 0
+        self.reinvite_counted = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -316,6 +326,44 @@ class _Call(pj.Call):
         prm.statusCode = 403
         prm.reason = "Replaces not allowed"
         log.warning("call %s: INVITE with Replaces refused (403)", self.key)
+
+    # --- re-INVITE / UPDATE storms --------------------------------------------------------------
+
+    # pjsua asks about a re-INVITE twice: onCallRxReinvite, then (only if that said 200)
+    # onCallRxOffer; an UPDATE only the latter. Each request counts once.
+
+    def onCallRxReinvite(self, prm: pj.OnCallRxReinviteParam) -> None:
+        try:
+            if self._offer_allowed("re-INVITE"):
+                self.reinvite_counted = True
+            else:
+                prm.statusCode = 488
+        except Exception:  # an exception escaping a director aborts the process
+            log.exception("call %s: re-INVITE check failed", self.key)
+
+    def onCallRxOffer(self, prm: pj.OnCallRxOfferParam) -> None:
+        try:
+            if self.reinvite_counted:
+                self.reinvite_counted = False
+            elif not self._offer_allowed("UPDATE"):
+                prm.statusCode = 488
+        except Exception:
+            log.exception("call %s: offer check failed", self.key)
+
+    def _offer_allowed(self, what: str) -> bool:
+        now = time.monotonic()
+        while self.offers and now - self.offers[0] > REOFFER_WINDOW_S:
+            self.offers.popleft()
+        if len(self.offers) < REOFFER_MAX:
+            self.offers.append(now)
+            return True
+        self.refused_offers += 1
+        if self.refused_offers == 1:
+            log.warning(
+                "call %s: more than %d re-offers in %.0fs; refusing this %s and the next (488)",
+                self.key, REOFFER_MAX, REOFFER_WINDOW_S, what,
+            )  # fmt: skip
+        return False
 
     def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:
         log.warning("call %s: redirect to %s not followed", self.key, prm.targetUri)
@@ -492,7 +540,7 @@ class SipEndpoint:
                 assert self._ep is not None
                 self._ep.libHandleEvents(self.config.poll_ms)
                 self._reap()
-                self._watch_rtp()
+                self._watch_calls()
         except BaseException:
             log.exception("pjsua2 loop failed")
         finally:
@@ -652,7 +700,8 @@ class SipEndpoint:
             call.recorders.clear()
             del call
 
-    def _watch_rtp(self) -> None:
+    def _watch_calls(self) -> None:
+        """Twice a second: hang up a call whose caller sent no RTP for `rtp_timeout`."""
         timeout = self.config.rtp_timeout
         now = time.monotonic()
         if timeout is None or now < self._next_watch:
