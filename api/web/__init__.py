@@ -11,13 +11,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from api.web.deps import LoginRequired
+from usecases.errors import UseCaseError
 
 STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
     """Add the pages, their static files and the "log in first" redirect to the app."""
-    from api.web.routes import error_page, login_redirect, router
+    from api.deps import refusal_status
+    from api.web.pages import router
+    from api.web.pages.errors import error_page, login_redirect
+
+    api_refused = app.exception_handlers[UseCaseError]  # the API's JSON answer
 
     async def to_login(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
@@ -32,7 +37,17 @@ def mount_web(app: FastAPI) -> None:
             return await http_exception_handler(request, exc)
         return error_page(request, exc)
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        """A use case's refusal on a page: the error page with its reason, for the same
+        requests that get HTML errors above."""
+        assert isinstance(exc, UseCaseError)
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if request.url.path.startswith("/api/") or not wants_html:
+            return await api_refused(request, exc)
+        return error_page(request, HTTPException(refusal_status(exc), exc.message))
+
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(UseCaseError, refused)

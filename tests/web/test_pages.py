@@ -109,7 +109,7 @@ def test_note_with_mention_reaches_the_mentioned_users_home(
     bad = client.post(
         f"/customers/{customer}/notes", data={"body": "ask @bob (other store)", "csrf": csrf}
     )
-    assert bad.status_code == 422 and "no such user in this store: @bob" in bad.text
+    assert bad.status_code == 422 and "No such user in this store: @bob." in bad.text
     assert "ask @bob (other store)" in bad.text  # the draft is kept
     response = client.post(
         f"/customers/{customer}/notes",
