@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api.deps import BusDep, DbId, SessionDep, SettingsDep
+from api.deps import BusDep, DbId, SessionDep, SettingsDep, refusal_status
 from api.routes import calls as calls_api
 from api.web import sessions as web_sessions
 from api.web.deps import CsrfLogin, LoginDep
@@ -37,7 +37,7 @@ def _follow_ups(
     request: Request,
     session: SessionDep,
     login: web_sessions.WebLogin,
-    error: str = "",
+    refused: UseCaseError | None = None,
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     now = utcnow()
@@ -51,11 +51,11 @@ def _follow_ups(
         request,
         "followups.html",
         login,
-        code=status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
+        code=refusal_status(refused) if refused else 200,
         tz=home_tz(session, login),
         mine=mine,
         team=team,
-        error=error,
+        error=sentence(refused) if refused else "",
         form=form or {},
     )
 
@@ -90,7 +90,7 @@ def record_promise(
         )
     except UseCaseError as exc:
         form = {"ro_number": ro_number, "text": text, "when": when, "due": due}
-        return _follow_ups(request, session, login, error=sentence(exc), form=form)
+        return _follow_ups(request, session, login, refused=exc, form=form)
     return see_other(f"/follow-ups#follow-up-{fu.id}")
 
 
