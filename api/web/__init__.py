@@ -16,8 +16,15 @@ from usecases.errors import UseCaseError
 STATIC = Path(__file__).parent / "static"
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser on a page; the API (and anything not asking for HTML) keeps JSON errors."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    return wants_html and not request.url.path.startswith("/api/")
+
+
 def mount_web(app: FastAPI) -> None:
-    """Add the pages, their static files and the "log in first" redirect to the app."""
+    """Add the pages, their static files and the "log in first" redirect to the app; after the
+    API's error handlers, whose JSON refusals it keeps for everything but pages."""
     from api.deps import refusal_status
     from api.web.pages import router
     from api.web.pages.errors import error_page, login_redirect
@@ -32,17 +39,14 @@ def mount_web(app: FastAPI) -> None:
         """Pages get an HTML error page; the API (and anything not asking for HTML) keeps
         FastAPI's JSON body."""
         assert isinstance(exc, HTTPException)
-        wants_html = "text/html" in request.headers.get("accept", "")
-        if request.url.path.startswith("/api/") or not wants_html:
+        if not _wants_page(request):
             return await http_exception_handler(request, exc)
         return error_page(request, exc)
 
     async def refused(request: Request, exc: Exception) -> Response:
-        """A use case's refusal on a page: the error page with its reason, for the same
-        requests that get HTML errors above."""
+        """A use case's refusal on a page: the error page with its reason."""
         assert isinstance(exc, UseCaseError)
-        wants_html = "text/html" in request.headers.get("accept", "")
-        if request.url.path.startswith("/api/") or not wants_html:
+        if not _wants_page(request):
             return await api_refused(request, exc)
         return error_page(request, HTTPException(refusal_status(exc), exc.message))
 
