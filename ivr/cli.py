@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ivr.config import get_settings
+from ivr.config import get_settings, hide_password
 from ivr.logs import LogFormat, setup_logging
 
 
@@ -42,7 +42,7 @@ def db_upgrade() -> None:
 
     settings = get_settings()
     upgrade(make_engine(settings.database_url))
-    click.echo(f"database at head: {settings.database_url}")
+    click.echo(f"database at head: {hide_password(settings.database_url)}")
 
 
 def _register() -> None:

@@ -11,6 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -36,6 +37,25 @@ def _host_port(value: str, field: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{field} must look like HOST:PORT, got {value!r}")
     return value
+
+
+def hide_password(url: str) -> str:
+    """`url` fit for a log line or the terminal: a password (`user:PASS@`, `?password=`) is `***`.
+
+    For database and Redis URLs alike (SQLAlchemy's `render_as_string(hide_password=True)` only
+    knows its own URLs, and the core does not import SQLAlchemy).
+    """
+    parts = urlsplit(url)
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    if "password=" in query.lower():
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = "&".join(f"{k}={'***' if k.lower() == 'password' else v}" for k, v in pairs)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to hide (and sqlite:/// keeps its three slashes)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class Settings(BaseSettings):

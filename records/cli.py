@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import Engine
 
-from ivr.config import get_settings
+from ivr.config import get_settings, hide_password
 
 
 def _engine() -> Engine:
@@ -89,7 +89,8 @@ def call_writer(consumer: str) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"call writer {consumer}: {settings.redis_url} → {engine.url.render_as_string()}")
+    redis, db = hide_password(settings.redis_url), hide_password(settings.database_url)
+    click.echo(f"call writer {consumer}: {redis} → {db}")
     try:
         run_call_writer(engine, settings.redis_url, consumer_name=consumer, stop_event=stop)
     finally:

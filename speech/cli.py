@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from ivr.config import get_settings
+from ivr.config import get_settings, hide_password
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,6 @@ def speech(batch: int) -> None:
     service = RecognizerService(settings.redis_url, stt, batch=batch)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: service.stopping.set())
-    click.echo(f"speech service ready (queue on {settings.redis_url})")
+    click.echo(f"speech service ready (queue on {hide_password(settings.redis_url)})")
     service.run()
     click.echo(f"speech service stopped after {service.served} requests")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ivr.config import get_settings
+from ivr.config import get_settings, hide_password
 from transcription.jobs import GROUP, STREAM
 
 
@@ -70,7 +70,7 @@ def transcribe(
     )
     click.echo(
         f"transcriber {worker.consumer_name}: model {stt.model_dir}, "
-        f"{settings.redis_url} → {engine.url.render_as_string()}",
+        f"{hide_password(settings.redis_url)} → {hide_password(settings.database_url)}",
         err=True,
     )
     try:

@@ -42,3 +42,19 @@ def test_bad_values_are_refused_naming_the_field(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("DRIVELINE_").lower()):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql+psycopg://app:p%40ss@db:5432/x", "postgresql+psycopg://app:***@db:5432/x"),
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://cache:6379/0?password=s3cret&db=1", "redis://cache:6379/0?password=***&db=1"),
+        ("sqlite:///var/driveline.db", "sqlite:///var/driveline.db"),
+        ("postgresql://app@db/x", "postgresql://app@db/x"),
+    ],
+)
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    from ivr.config import hide_password
+
+    assert hide_password(url) == shown
