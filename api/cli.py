@@ -19,6 +19,7 @@ from ivr.domain import Role
 from records import queries
 from records.call_writer import CallWriterPart
 from records.db import make_engine, session_factory, upgrade
+from records.models import User
 
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD = "demo-password"  # the demo users' web-page password (README); local demos only
@@ -32,20 +33,25 @@ def _migrated_engine() -> Engine:
 
 @dataclass
 class DemoAccess:
-    """What `serve --demo` prints: the seed summary and a token per role to try the API."""
+    """What `serve --demo` prints: the seed summary, what it did to users, a token per role."""
 
     seeded: dict[str, Any] | None
     tokens: dict[str, str] = field(default_factory=dict)  # username -> token
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare_demo(engine: Engine) -> DemoAccess:
     """Seed the demo store into an empty database, then issue an admin and an advisor token.
 
-    Tokens are issued on every run: only their hashes are kept, so old ones cannot be shown.
+    The demo admin is created (with `DEMO_PASSWORD`) only when the database has no admin: an
+    existing admin's password is never touched, so `--demo` against a real database opens no
+    way in. Tokens are issued on every run: only their hashes are kept, so old ones cannot be
+    shown.
     """
     sessions = session_factory(engine)
     with sessions() as session:
         empty = not queries.any_store(session)
+        had_admin = queries.first_user_with_role(session, role=Role.admin) is not None
     seeded = None
     if empty:
         from records.demo import seed_demo  # lazily: only --demo needs the demo data module
@@ -53,12 +59,9 @@ def prepare_demo(engine: Engine) -> DemoAccess:
         seeded = seed_demo(engine)
     access = DemoAccess(seeded=seeded)
     with sessions() as session:
-        admin = queries.first_user_with_role(session, role=Role.admin)
-        if admin is None:
-            admin = queries.create_user(
-                session, username=DEMO_ADMIN, name="Demo Admin", role=Role.admin, stores=[]
-            )
-        access.tokens[admin.username] = issue_token(session, admin, "demo")
+        admin = _demo_admin(session, had_admin, access.notes)
+        if admin is not None:
+            access.tokens[admin.username] = issue_token(session, admin, "demo")
         _demo_passwords(session)
         advisor = queries.first_user_with_role(session, role=Role.advisor)
         if advisor is not None:
@@ -66,12 +69,33 @@ def prepare_demo(engine: Engine) -> DemoAccess:
     return access
 
 
+def _demo_admin(session: Session, had_admin: bool, notes: list[str]) -> User | None:
+    """The admin to issue a demo token for. Only one this run created (the seed's, else
+    `DEMO_ADMIN`) gets `DEMO_PASSWORD`; an admin that was there before is left as it was."""
+    admin = queries.first_user_with_role(session, role=Role.admin)
+    if had_admin and admin is not None:
+        notes.append(f"admin {admin.username!r} exists: no demo admin created, no password changed")
+        return admin
+    if admin is None:
+        if queries.get_user_by_username(session, username=DEMO_ADMIN) is not None:
+            notes.append(f"no admin, and the name {DEMO_ADMIN!r} is taken: no demo admin created")
+            return None
+        admin = queries.create_user(
+            session, username=DEMO_ADMIN, name="Demo Admin", role=Role.admin, stores=[]
+        )
+    if admin.password_hash is None:
+        set_password(session, admin, DEMO_PASSWORD)
+    notes.append(f"created demo admin {admin.username!r}, password {DEMO_PASSWORD!r}")
+    return admin
+
+
 def _demo_passwords(session: Session) -> None:
-    """The demo's own staff (`DEMO-U-*`, and the demo admin) log in to the web pages with
-    `DEMO_PASSWORD`, unless they have a password already; nobody else is touched."""
+    """The demo store's own advisors and managers (`DEMO-U-*`) log in to the web pages with
+    `DEMO_PASSWORD`, unless they have a password already; nobody else is touched, and no
+    admin (only `prepare_demo` gives one it just created the demo password)."""
     for user in queries.list_users(session, limit=1000, offset=0):
-        demo_user = (user.dms_id or "").startswith("DEMO-U-") or user.username == DEMO_ADMIN
-        if demo_user and user.password_hash is None:
+        demo_staff = (user.dms_id or "").startswith("DEMO-U-") and user.role != Role.admin
+        if demo_staff and user.password_hash is None:
             set_password(session, user, DEMO_PASSWORD)
 
 
@@ -112,6 +136,8 @@ def serve(
     port = settings.http_port if port is None else port
     if demo:
         access = prepare_demo(engine)
+        for note in access.notes:
+            click.echo(note)
         if access.seeded is not None:
             counts = access.seeded.get("counts", access.seeded)
             click.echo(f"demo data: {counts}")

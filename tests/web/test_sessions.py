@@ -106,3 +106,47 @@ def test_demo_users_get_the_documented_password(engine, sessions) -> None:  # ty
         assert check_password(session, alice, DEMO_PASSWORD)
         assert check_password(session, admin, DEMO_PASSWORD)
         assert outsider is not None and outsider.password_hash is None
+
+
+@pytest.mark.parametrize("password", ["the-real-one", None])
+def test_demo_against_a_real_database_leaves_its_admin_alone(  # type: ignore[no-untyped-def]
+    engine, sessions, password: str | None
+) -> None:
+    """`serve --demo` on a database with stores and an admin named `admin`: no demo seed, no
+    demo admin, and that admin's password (or its lack of one) is exactly as it was."""
+    with sessions() as session:
+        store = Store(dms_id="REAL", name="Real Motors")
+        admin = User(username="admin", name="Real Admin", role="admin", stores=[store])
+        session.add(admin)
+        session.commit()
+        if password is not None:
+            set_password(session, admin, password)
+    access = prepare_demo(engine)
+    assert access.seeded is None
+    assert access.notes == ["admin 'admin' exists: no demo admin created, no password changed"]
+    with sessions() as session:
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None and admin.name == "Real Admin"
+        if password is None:
+            assert admin.password_hash is None
+        else:
+            assert check_password(session, admin, password)
+        assert not check_password(session, admin, DEMO_PASSWORD)
+        assert session.scalar(select(User).where(User.role == "admin", User.id != admin.id)) is None
+
+
+def test_demo_creates_its_admin_only_where_there_is_none(engine, sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        session.add(
+            User(username="ann", name="Ann", role="advisor", stores=[Store(dms_id="S", name="S")])
+        )
+        session.commit()
+    access = prepare_demo(engine)
+    assert access.seeded is None  # a store exists: nothing seeded
+    assert access.notes == ["created demo admin 'admin', password 'demo-password'"]
+    with sessions() as session:
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None and admin.role == "admin"
+        assert check_password(session, admin, DEMO_PASSWORD)
+        ann = session.scalar(select(User).where(User.username == "ann"))
+        assert ann is not None and ann.password_hash is None  # not a demo user: untouched
