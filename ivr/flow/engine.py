@@ -156,6 +156,15 @@ class Call:
     def render(self, source: str) -> str:
         return render(source, self.context())
 
+    def audio_file(self, path: str) -> str:
+        """`path` (rendered) under the current flow's folder; a path leading outside is refused
+        (ValueError: the step fails, nothing is played)."""
+        try:
+            return str(self.engine.flows[self.flow].audio_file(path))
+        except ValueError as exc:
+            log.warning("flow %s step %s refused to play: %s", self.flow, self.step, exc)
+            raise
+
     def render_value(self, value: Any) -> Any:
         """Strings are templates; lists and mappings are rendered item by item; the rest kept."""
         if isinstance(value, str):

@@ -306,6 +306,20 @@ def _check_templates(
         out.extend(Problem(file, line, f"steps.{step.name}.{field}", m) for m in messages)
 
 
+def _check_audio_files(flow: Flow, step: Step, raw_steps: _Map, out: list[Problem]) -> None:
+    """A file path written out (no template) must stay in the flows folder; a templated one is
+    checked when it is rendered (`Call.audio_file`)."""
+    for field, source in step.spec.audio_files():
+        if "{{" in source or "{%" in source:
+            continue
+        try:
+            flow.audio_file(source)
+        except ValueError as exc:
+            field = f"{step.kind}.{field}"
+            line = line_of(raw_steps, [step.name, *_split(field)], step.line)
+            out.append(Problem(flow.file, line, f"steps.{step.name}.{field}", str(exc)))
+
+
 def _check_flow(
     parsed: _Parsed,
     flow_names: set[str],
@@ -317,6 +331,7 @@ def _check_flow(
     file, raw_steps = flow.file, raw["steps"]
     for step in flow.steps.values():
         _check_templates(file, step, raw_steps, known_vars, out)
+        _check_audio_files(flow, step, raw_steps, out)
     if not parsed.complete:
         return  # targets of steps that did not parse would all look missing
     if flow.start not in flow.steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +31,15 @@ class Flow:
     steps: Mapping[str, Step]
     file: str = ""
     description: str = ""
+
+    def audio_file(self, path: str) -> Path:
+        """A file a step plays: relative to this flow's folder, and never outside it (a template
+        rendering `../../etc/passwd`, or an absolute path elsewhere, is a ValueError)."""
+        folder = Path(self.file).parent.resolve()
+        target = (folder / path).resolve()
+        if not target.is_relative_to(folder):
+            raise ValueError(f"{path!r} is outside the flows folder {folder}")
+        return target
 
 
 @dataclass(frozen=True)

@@ -252,3 +252,19 @@ def test_templates_are_checked_even_when_another_step_is_broken(tmp_path: Path) 
         (5, "steps.greet.say.text"),
         (15, "steps.bye.colour"),
     ]
+
+
+@pytest.mark.parametrize("path", ["../outside.wav", "/etc/passwd", "sub/../../x.wav"])
+def test_a_play_file_outside_the_flows_folder(tmp_path: Path, path: str) -> None:
+    line, field, message = only(tmp_path, GOOD.replace("    say: Hello.", f"    play: {path}"))
+    assert (line, field) == (5, "steps.greet.play.file")
+    assert message.startswith(f"{path!r} is outside the flows folder")
+
+
+def test_a_play_file_inside_the_flows_folder_loads(tmp_path: Path) -> None:
+    text = GOOD.replace("    say: Hello.", "    play: {file: sub/../prompts/hello.wav}")
+    flows = load_flows(write_flows(tmp_path / "flows", {"main.yaml": text}))
+    assert (
+        flows["main"].audio_file("sub/../prompts/hello.wav")
+        == (tmp_path / "flows" / "prompts" / "hello.wav").resolve()
+    )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from ivr.flow import FlowLoadError, load_flows
 from ivr.flow.channel import GatherResult, HungUp, SpeechHeard
 from ivr.flow.fakes import FakeChannel, Press, Silence, parse_input
 from ivr.flow.steps.gather import Choice, match_choice, phrase_score, spoken_digits
-from tests.ivr.conftest import EVENING, Caller
+from tests.ivr.conftest import EVENING, Caller, write_flows
 
 MENU = """
 name: main
@@ -63,7 +66,55 @@ async def test_play_plays_a_file(call: Caller) -> None:
         steps:
           music: {play: "prompts/{{ store.id }}/welcome.wav"}
     """)
-    assert ("play", "prompts/1/welcome.wav") in run.channel.actions
+    folder = (call.tmp_path / f"flows{call.count}").resolve()
+    assert ("play", str(folder / "prompts/1/welcome.wav")) in run.channel.actions
+
+
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/passwd", "a/../../x.wav"])
+async def test_play_refuses_a_rendered_path_outside_the_flows_folder(
+    call: Caller, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A template decides the path at run time: outside the folder it is a failed step
+    (logged, `on_error` taken), and nothing is played."""
+    caplog.set_level(logging.WARNING, logger="ivr.flow.engine")  # `flows test` quiets ivr.flow
+    flows = """
+        name: main
+        start: pick
+        steps:
+          pick: {set: {where: "PATH"}, next: music}
+          music: {play: "{{ vars.where }}", on_error: sorry, next: after}
+          sorry: {say: Sorry.}
+          after: {say: Not here.}
+    """
+    run = await call(flows.replace("PATH", path))
+    assert [a for a in run.channel.actions if a[0] == "play"] == []
+    assert run.result.said == ["Sorry."]
+    assert "refused to play" in caplog.text and "outside the flows folder" in caplog.text
+
+
+async def test_a_gather_prompt_file_outside_the_flows_folder_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    write_flows(
+        tmp_path / "flows",
+        {
+            "main.yaml": """
+            name: main
+            start: ask
+            steps:
+              ask:
+                gather:
+                  play: ../secret.wav
+                  choices: {done: {dtmf: "1"}}
+              done: {hangup: Bye.}
+        """
+        },
+    )
+    with pytest.raises(FlowLoadError) as caught:
+        load_flows(tmp_path / "flows")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.field) == (6, "steps.ask.gather.play")
+    assert "'../secret.wav' is outside the flows folder" in problem.message
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,11 @@ class StepSpec(BaseModel):
         """Template sources the caller hears, so a worker can synthesize them ahead of time."""
         return [source for field, source in self.templates() if field not in self.unspoken]
 
+    def audio_files(self) -> list[tuple[str, str]]:
+        """(field, path or path template) of files this step plays: the loader refuses a
+        static one outside the flows folder, and `Call.audio_file` a rendered one."""
+        return []
+
     def conditions(self) -> list[tuple[str, str]]:
         """(field, sandboxed expression source) for the loader to compile."""
         return []

@@ -102,6 +102,9 @@ class Gather(StepSpec):
     def templates(self) -> list[tuple[str, str]]:
         return [(f, v) for f, v in (("prompt", self.prompt), ("reprompt", self.reprompt)) if v]
 
+    def audio_files(self) -> list[tuple[str, str]]:
+        return [("play", self.play)] if self.play else []
+
     def assigns(self) -> list[str]:
         return [self.input.into] if self.input else [self.heard_into] if self.heard_into else []
 
@@ -205,7 +208,7 @@ async def handle(spec: Gather, call: Call) -> str | None:
             await call.say(call.render(spec.reprompt))
         prompt = None
         if spec.play:
-            prompt = Prompt(file=spec.play)
+            prompt = Prompt(file=call.audio_file(spec.play))
         elif spec.prompt:
             prompt = Prompt(text=call.render(spec.prompt))
         result = await call.gather(prompt, **options)

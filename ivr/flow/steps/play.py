@@ -14,12 +14,15 @@ if TYPE_CHECKING:
 
 class Play(StepSpec):
     shorthand: ClassVar[str | None] = "file"
-    file: str = Field(min_length=1)  # path, relative to the flows directory; may be a template
+    file: str = Field(min_length=1)  # relative to the flows folder, inside it; may be a template
 
     def templates(self) -> list[tuple[str, str]]:
         return [("file", self.file)]
 
+    def audio_files(self) -> list[tuple[str, str]]:
+        return [("file", self.file)]
+
 
 async def handle(spec: Play, call: Call) -> str | None:
-    await call.play(call.render(spec.file))
+    await call.play(call.audio_file(call.render(spec.file)))
     return None
