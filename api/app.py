@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from api import metrics
+from api.auth import TokenExpired
 from api.deps import SessionDep, get_bus, refusal_status
 from api.routes import (
     admin,
@@ -136,6 +137,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         detail = [{"loc": list(exc.field), "msg": exc.message, "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=code)
 
+    async def expired(_request: Request, _exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "token expired"},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
     async def statement(request: Request, exc: Exception) -> JSONResponse:
         # Other StatementErrors wrap a Python error raised while binding a parameter, such as
         # the naive datetime UTCDateTime refuses; anything else is a genuine bug.
@@ -149,3 +157,4 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatementError, statement)
     app.add_exception_handler(ValueError, bad_value)
     app.add_exception_handler(usecase.UseCaseError, refused)
+    app.add_exception_handler(TokenExpired, expired)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.auth import issue_token
+from api.auth import MAX_LIFETIME, issue_token, new_token
 from api.schemas import UserIn
 from api.supervisor import ApiServer, Supervisor
 from api.web.sessions import MAX_PASSWORD, set_password
@@ -19,7 +20,7 @@ from ivr.domain import Role
 from records import queries
 from records.call_writer import CallWriterPart
 from records.db import make_engine, session_factory, upgrade
-from records.models import User
+from records.models import User, utcnow
 
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD = "demo-password"  # the demo users' web-page password (README); local demos only
@@ -264,17 +265,72 @@ def tokens() -> None:
     """Manage API tokens."""
 
 
+class Lifetime(click.ParamType):
+    """`90d`, `12h` or a bare number of days."""
+
+    name = "lifetime"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        unit = text[-1:] if text[-1:] in ("d", "h") else "d"
+        number = text[:-1] if text[-1:] in ("d", "h") else text
+        try:
+            amount = float(number)
+        except ValueError:
+            self.fail(f"{value!r} is not a lifetime like 90d or 12h", param, ctx)
+        lifetime = timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+        if not timedelta(0) < lifetime <= MAX_LIFETIME:
+            self.fail(f"a token lives more than 0 and at most {MAX_LIFETIME.days} days", param, ctx)
+        return lifetime
+
+
 @tokens.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", help="What the token is for, e.g. 'dms-webhook'.")
-def tokens_create(username: str, name: str) -> None:
-    """Print a new token for USERNAME (only this once; only its hash is stored)."""
+@click.option(
+    "--expires-in",
+    type=Lifetime(),
+    default=None,
+    help="Lifetime like 30d or 12h (default: the api_token_days setting, 90 days).",
+)
+def tokens_create(username: str, name: str, expires_in: timedelta | None) -> None:
+    """Print a new token for USERNAME (only this once; only its hash is stored), and when it
+    expires on stderr."""
     engine = _migrated_engine()
     with session_factory(engine)() as session:
         user = queries.get_user_by_username(session, username=username)
         if user is None:
             raise click.ClickException(f"no user {username!r}")
-        click.echo(issue_token(session, user, name[:100]))
+        row, secret = new_token(session, user, name[:100], expires_in)
+        click.echo(secret)
+        click.echo(f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+@tokens.command("list")
+@click.argument("username")
+def tokens_list(username: str) -> None:
+    """USERNAME's tokens: id, name, created, expiry, last use, revoked (never the secret)."""
+    engine = _migrated_engine()
+    with session_factory(engine)() as session:
+        user = queries.get_user_by_username(session, username=username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        now = utcnow()
+        for row in queries.list_tokens(session, user_id=user.id):
+            state = (
+                "revoked"
+                if row.revoked_at is not None
+                else "expired"
+                if row.expires_at <= now
+                else "live"
+            )
+            used = f"{row.last_used_at:%Y-%m-%d}" if row.last_used_at else "never"
+            click.echo(
+                f"{row.id:>5} {row.name or '-':<20} {state:<8} created {row.created_at:%Y-%m-%d}"
+                f" expires {row.expires_at:%Y-%m-%d %H:%M} UTC, last used {used}"
+            )
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -120,6 +120,9 @@ class UserIn(In):
 
 class TokenIn(In):
     name: Label = ""
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Lifetime; default the api_token_days setting."
+    )
 
 
 class TokenOut(Out):
@@ -129,6 +132,7 @@ class TokenOut(Out):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime
 
 
 class NewTokenOut(TokenOut):

@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         default="text",
         description="json: one JSON object per line with the call id on every line of a call.",
     )
+    api_token_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Lifetime of a new API token unless given one (`driveline tokens create "
+        '--expires-in`); an expired token gets 401 "token expired". Web sessions last 12 h.',
+    )
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token Prometheus scrapes /metrics with (admins too)."
     )

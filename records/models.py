@@ -180,6 +180,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Past this the token is refused ("token expired"); every token has one (api_token_days).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user: Mapped[User] = relationship()
 
 

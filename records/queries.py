@@ -66,8 +66,9 @@ def _like_prefix(text: str) -> str:
 # --- tokens and users ---------------------------------------------------------------------
 
 
-def user_for_token(session: Session, *, token_sha256: str) -> User | None:
-    """The active user a live (not revoked) token belongs to."""
+def live_token(session: Session, *, token_sha256: str) -> tuple[ApiToken, User] | None:
+    """A token that is not revoked, and its active user; expiry is the caller's rule
+    (api/auth.py), so an expired token can be told from an unknown one."""
     row = session.execute(
         select(ApiToken, User)
         .join(User, ApiToken.user_id == User.id)
@@ -81,15 +82,22 @@ def user_for_token(session: Session, *, token_sha256: str) -> User | None:
     if row is None:
         return None
     token, user = row
+    return token, user
+
+
+def touch_token(session: Session, token: ApiToken) -> None:
+    """Note the token's use, at most every TOKEN_TOUCH_INTERVAL (a write per request would
+    queue every API call on SQLite's one writer)."""
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
         token.last_used_at = now
         session.commit()
-    return user
 
 
-def add_token(session: Session, *, user: User, name: str, token_sha256: str) -> ApiToken:
-    token = ApiToken(user_id=user.id, name=name, token_sha256=token_sha256)
+def add_token(
+    session: Session, *, user: User, name: str, token_sha256: str, expires_at: datetime
+) -> ApiToken:
+    token = ApiToken(user_id=user.id, name=name, token_sha256=token_sha256, expires_at=expires_at)
     session.add(token)
     session.commit()
     return token

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from fastapi import APIRouter, status
 
 from api.auth import new_token
-from api.deps import AdminUser, DbId, SessionDep, field_error, not_found
+from api.deps import AdminUser, DbId, SessionDep, SettingsDep, field_error, not_found
 from api.paging import Limit, Offset, page
 from api.schemas import NewTokenOut, Page, TokenIn, TokenOut, UserIn, UserOut
 from records import queries
@@ -63,13 +64,15 @@ def list_tokens(user_id: DbId, session: SessionDep, admin: AdminUser) -> Sequenc
     "/users/{user_id}/tokens", response_model=NewTokenOut, status_code=status.HTTP_201_CREATED
 )
 def create_token(
-    user_id: DbId, body: TokenIn, session: SessionDep, admin: AdminUser
+    user_id: DbId, body: TokenIn, session: SessionDep, settings: SettingsDep, admin: AdminUser
 ) -> NewTokenOut:
-    """The token is in this answer only; store it now."""
+    """The token is in this answer only; store it now. It expires after `expires_in_days`
+    (default: the api_token_days setting)."""
     user = queries.get_user(session, user_id=user_id)
     if user is None:
         raise not_found("user")
-    token, secret = new_token(session, user, body.name)
+    days = body.expires_in_days or settings.api_token_days
+    token, secret = new_token(session, user, body.name, timedelta(days=days))
     return NewTokenOut(**TokenOut.model_validate(token).model_dump(), token=secret)
 
 

@@ -37,7 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import authenticate
+from api.auth import TokenExpired, authenticate
 from api.deps import get_scope
 from api.web.sessions import COOKIE, scope_for_cookie
 from events.bus import Event, store_channel
@@ -116,7 +116,11 @@ async def _stream(
                     yield sse_frame(event)
             now = loop.time()
             if now >= next_auth:
-                if await run_in_threadpool(_scope_for, factory, secret, cookie) != scope:
+                try:
+                    still = await run_in_threadpool(_scope_for, factory, secret, cookie)
+                except TokenExpired:
+                    return  # the client reconnects and is told "token expired"
+                if still != scope:
                     return  # revoked, or other stores now: the client reconnects and re-auths
                 next_auth = now + REAUTH_S
             if now >= next_beat:

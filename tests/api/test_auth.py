@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -136,3 +136,42 @@ def test_user_create_rejects_duplicates_and_unknown_stores(api: Api) -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "store_ids"]
     role = root.post("/users", json={"username": "zz", "name": "Z", "role": "owner"})
     assert role.status_code == 422 and role.json()["detail"][0]["loc"] == ["body", "role"]
+
+
+def _expire(sessions: sessionmaker[Session], token: str) -> None:
+    with sessions() as session, session.begin():
+        row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token)))
+        assert row is not None
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_an_expired_token_is_401_token_expired(api: Api, sessions: sessionmaker[Session]) -> None:
+    token = api.world.tokens["ann"]
+    assert api.as_("ann").get("/me").status_code == 200
+    _expire(sessions, token)
+    for path in ("/me", "/customers", "/events", "/recordings/1/audio"):
+        response = api.as_("ann").get(path)
+        assert response.status_code == 401, (path, response.text)
+        assert response.json() == {"detail": "token expired"}
+    events = api.client.get(f"/api/v1/events?token={token}")
+    assert (events.status_code, events.json()) == (401, {"detail": "token expired"})
+    metrics = api.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert (metrics.status_code, metrics.json()) == (401, {"detail": "token expired"})
+    assert api.as_("mary").get("/me").status_code == 200  # other tokens are not affected
+
+
+def test_admin_gives_a_token_a_lifetime(api: Api) -> None:
+    root = api.as_("root")
+    ann = api.world.users["ann"]
+    default = root.post(f"/users/{ann}/tokens", json={"name": "default"}).json()
+    short = root.post(f"/users/{ann}/tokens", json={"name": "short", "expires_in_days": 1}).json()
+    now = datetime.now(UTC)
+    left = datetime.fromisoformat(default["expires_at"]) - now
+    assert timedelta(days=89, hours=23) < left <= timedelta(days=90)  # api_token_days
+    left = datetime.fromisoformat(short["expires_at"]) - now
+    assert timedelta(hours=23) < left <= timedelta(days=1)
+    for bad in (0, 3651, "soon"):
+        refused = root.post(f"/users/{ann}/tokens", json={"name": "x", "expires_in_days": bad})
+        assert refused.status_code == 422, refused.text
+    listed = root.get(f"/users/{ann}/tokens").json()
+    assert all(t["expires_at"] for t in listed)

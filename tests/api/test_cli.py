@@ -6,19 +6,20 @@ import sys
 import threading
 import types
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.supervisor import ApiServer, Supervisor
 from ivr.cli import main
 from ivr.config import Settings, get_settings
-from records.models import Store, User
+from records.models import ApiToken, Store, User, utcnow
 
 
 @pytest.fixture
@@ -71,11 +72,28 @@ def test_users_and_tokens_commands(
     issued = runner.invoke(main, ["tokens", "create", "dana", "--name", "laptop"])
     assert issued.exit_code == 0, issued.output
     token = issued.stdout.strip()  # logs go to stderr
+    in_90_days = f"expires {(utcnow() + timedelta(days=90)):%Y-%m-%d}"
+    assert in_90_days in issued.stderr  # the api_token_days default
     app = create_app(Settings(database_url=configured), engine=engine)
     with TestClient(app) as client:
         me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.json()["username"] == "dana"
     assert runner.invoke(main, ["tokens", "create", "nobody"]).exit_code != 0
+
+    short = runner.invoke(main, ["tokens", "create", "dana", "--name", "ci", "--expires-in", "12h"])
+    assert short.exit_code == 0, short.output
+    with sessions() as session:
+        row = session.scalars(select(ApiToken).where(ApiToken.name == "ci")).one()
+        left = row.expires_at - utcnow()
+        assert timedelta(hours=11, minutes=59) < left <= timedelta(hours=12)
+    for bad_lifetime in ("0d", "soon", "4000d"):
+        refused = runner.invoke(main, ["tokens", "create", "dana", "--expires-in", bad_lifetime])
+        assert refused.exit_code == 2 and "--expires-in" in refused.output
+    listed = runner.invoke(main, ["tokens", "list", "dana"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and "laptop" in lines[0] and in_90_days in lines[0]
+    assert " live " in lines[1] and "dl_" not in listed.stdout
 
 
 def test_serve_demo_seeds_once_and_prints_tokens(
@@ -99,6 +117,7 @@ def test_serve_demo_seeds_once_and_prints_tokens(
     first = runner.invoke(main, ["serve", "--demo", "--port", "8123"])
     assert first.exit_code == 0, first.output
     assert "demo data: {'stores': 1}" in first.output
+    assert "created demo admin 'admin', password 'demo-password'" in first.output
     assert "token for admin: dl_" in first.output and "token for amy: dl_" in first.output
     assert 'curl -H "Authorization: Bearer dl_' in first.output
     assert "http://127.0.0.1:8123/api/v1/me" in first.output
@@ -106,6 +125,7 @@ def test_serve_demo_seeds_once_and_prints_tokens(
 
     second = runner.invoke(main, ["serve", "--demo"])
     assert second.exit_code == 0 and "demo data" not in second.output
+    assert "admin 'admin' exists: no demo admin created, no password changed" in second.output
     assert len(calls) == 1  # the store exists now: not seeded twice
     assert runner.invoke(main, ["serve", "--no-transcribe", "--no-sip"]).exit_code == 0
     assert [p.name for p in ran[-1].parts] == ["call-writer", "api"]
