@@ -185,6 +185,13 @@ class Settings(BaseSettings):
         description="Lifetime of a new API token unless given one (`driveline tokens create "
         '--expires-in`); an expired token gets 401 "token expired". Web sessions last 12 h.',
     )
+    login_max_hashing: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Password checks (argon2, 64 MiB each) one API process runs at once; a "
+        "login that finds them all busy for 2 s gets 503 instead of queueing.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token Prometheus scrapes /metrics with (admins too)."
     )

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from api.web.deps import LoginRequired
+from api.web.login_guard import LoginGuard
 from usecases.errors import UseCaseError
 
 STATIC = Path(__file__).parent / "static"
@@ -50,6 +51,8 @@ def mount_web(app: FastAPI) -> None:
             return await api_refused(request, exc)
         return error_page(request, HTTPException(refusal_status(exc), exc.message))
 
+    settings = app.state.settings
+    app.state.login_guard = LoginGuard(app.state.bus.redis, max_hashing=settings.login_max_hashing)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(LoginRequired, to_login)

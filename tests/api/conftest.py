@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.auth import issue_token
+from api.web.login_guard import PREFIX as LOGIN_KEYS
 from events.bus import EventBus
 from ivr.config import Settings
 from ivr.phone import FICTIONAL
@@ -219,7 +220,11 @@ def world(sessions: sessionmaker[Session]) -> World:
 
 @pytest.fixture
 def bus(redis_url: str) -> Iterator[EventBus]:
+    """The test session's Redis; login failure counts of earlier tests are forgotten."""
     event_bus = EventBus(redis_url)
+    stale = list(event_bus.redis.scan_iter(match=f"{LOGIN_KEYS}*"))
+    if stale:
+        event_bus.redis.delete(*stale)
     yield event_bus
     event_bus.close()
 

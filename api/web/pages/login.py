@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import SessionDep
 from api.web import sessions as web_sessions
 from api.web.deps import CsrfLogin
+from api.web.login_guard import LoginDeferred, LoginGuard
 from api.web.pages.common import render as _render
 from api.web.pages.common import see_other as _see_other
 from api.web.views import safe_next
@@ -36,22 +37,27 @@ def login_submit(
 ) -> Response:
     if not web_sessions.csrf_ok(request.cookies.get(web_sessions.LOGIN_CSRF_COOKIE), csrf):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
-    secret = web_sessions.log_in(
-        session,
-        username=username,
-        password=password,
-        user_agent=request.headers.get("user-agent", ""),
-    )
-    if secret is None:
-        return _render(
-            request,
-            "login.html",
-            None,
-            code=status.HTTP_401_UNAUTHORIZED,
-            csrf=csrf,
-            next=safe_next(next),
-            error="Wrong username or password.",
+    guard: LoginGuard = request.app.state.login_guard
+    try:
+        secret = guard.log_in(
+            session,
             username=username,
+            password=password,
+            address=request.client.host if request.client else "unknown",
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except LoginDeferred as exc:
+        again = _login_again(request, csrf, next, username, exc.message, exc.status)
+        again.headers["Retry-After"] = str(exc.retry_after)
+        return again
+    if secret is None:
+        return _login_again(
+            request,
+            csrf,
+            next,
+            username,
+            "Wrong username or password.",
+            status.HTTP_401_UNAUTHORIZED,
         )
     response = _see_other(safe_next(next))
     _set_cookie(
@@ -63,6 +69,22 @@ def login_submit(
     )
     response.delete_cookie(web_sessions.LOGIN_CSRF_COOKIE, path="/")
     return response
+
+
+def _login_again(
+    request: Request, csrf: str, next_url: str, username: str, error: str, code: int
+) -> HTMLResponse:
+    """The login form again, with why and what was typed (never the password)."""
+    return _render(
+        request,
+        "login.html",
+        None,
+        code=code,
+        csrf=csrf,
+        next=safe_next(next_url),
+        error=error,
+        username=username,
+    )
 
 
 @router.post("/logout")
