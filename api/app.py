@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Statemen
 from api import metrics
 from api.auth import TokenExpired
 from api.deps import SessionDep, get_bus, refusal_status
+from api.headers import SecurityHeaders
 from api.routes import (
     admin,
     callbacks,
@@ -83,6 +84,7 @@ def create_app(
     api.include_router(followups.router)
     api.include_router(reports.router)
     app.include_router(api)
+    app.add_middleware(SecurityHeaders, cookie_secure=settings.cookie_secure)
     _add_error_handlers(app)
     mount_web(app)  # the web pages under / (api/web); after the API's error handlers it wraps
     return app

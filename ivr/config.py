@@ -185,6 +185,12 @@ class Settings(BaseSettings):
         description="Lifetime of a new API token unless given one (`driveline tokens create "
         '--expires-in`); an expired token gets 401 "token expired". Web sessions last 12 h.',
     )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="true when users reach the pages over https (also behind a TLS proxy "
+        "that talks http to us): Secure cookies and HSTS; false: never; none: by the scheme "
+        "of each request.",
+    )
     login_max_hashing: int = Field(
         default=4,
         ge=1,

@@ -33,9 +33,19 @@ def serve(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+# Every page notes what its Content-Security-Policy blocked (api/headers.py); `shoot` asserts
+# there was nothing, so a page that needs an inline script or style fails its browser test.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  (window.__csp = window.__csp || []).push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
 def open_page(browser: Any, base_url: str, username: str | None) -> Any:
     """A page of its own (a new context: its own cookies), logged in as `username`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url)
+    context.add_init_script(CSP_WATCH)
     page = context.new_page()
     page.set_default_timeout(10_000)
     if username:
@@ -48,7 +58,9 @@ def open_page(browser: Any, base_url: str, username: str | None) -> Any:
 
 
 def shoot(page: Any, name: str) -> None:
-    """Screenshots at 1280 px and 375 px; the page must not scroll sideways on a phone."""
+    """Screenshots at 1280 px and 375 px; the page must not scroll sideways on a phone, and
+    its Content-Security-Policy must have blocked nothing."""
+    assert page.evaluate("window.__csp || []") == [], f"{name}: blocked by the CSP"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)

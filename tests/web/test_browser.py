@@ -279,6 +279,20 @@ def test_login_wrong_password_then_right(web_browser: Any, site: Site) -> None:
     page.context.close()
 
 
+def test_the_pages_policy_blocks_an_injected_inline_script(web_browser: Any, site: Site) -> None:
+    """What the CSP is for: a script that got into a page (say, through an unescaped value)
+    does not run, and the watch `shoot` relies on sees it blocked."""
+    page = open_page(web_browser, site.url, "alice")
+    page.evaluate(
+        """() => { const s = document.createElement("script");
+                   s.textContent = "window.injected = 1"; document.body.appendChild(s); }"""
+    )
+    page.wait_for_function("(window.__csp || []).length > 0")
+    assert page.evaluate("window.injected") is None
+    assert page.evaluate("window.__csp")[0].startswith("script-src")
+    page.context.close()
+
+
 def test_screen_pop_appears_when_a_call_rings(web_browser: Any, site: Site) -> None:
     page = open_page(web_browser, site.url, "alice")
     page.wait_for_selector("#live-status[data-live='1']")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep
+from api.headers import is_https
 from api.web import sessions as web_sessions
 from api.web.deps import CsrfLogin
 from api.web.login_guard import LoginDeferred, LoginGuard
@@ -103,5 +104,5 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=is_https(request.url.scheme, request.app.state.settings.cookie_secure),
     )
