@@ -122,3 +122,21 @@ def test_each_failure_is_logged_without_the_password(  # type: ignore[no-untyped
         "login failed for 'ann' from 192.0.2.44 (1 for the user, 1 from the address)"
     ]
     assert "hunter2-guess" not in caplog.text
+
+
+def test_redis_down_skips_the_backoff_but_logins_work(  # type: ignore[no-untyped-def]
+    db_url: str, engine: Engine, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on port 1: the counts cannot be read or written, and a login is still
+    checked (the hash cap does not need Redis)."""
+    caplog.set_level(logging.WARNING, logger="api.web.login_guard")
+    dead = EventBus("redis://127.0.0.1:1/0")
+    settings = Settings(database_url=db_url, redis_url="redis://127.0.0.1:1/0")
+    try:
+        with TestClient(create_app(settings, engine=engine, bus=dead)) as client:
+            assert attempt(client, "ann", "wrong")[0] == 401
+            assert attempt(client, "ann", PASSWORD)[0] == 303
+    finally:
+        dead.close()
+    assert "login backoff skipped, Redis unavailable" in caplog.text
+    assert "login failed for 'ann' from testclient" in caplog.text
