@@ -21,6 +21,7 @@ from ivr.config import Settings
 from ivr.domain import Role
 from records.models import User
 from records.queries import Scope
+from usecases.announce import publish as publish  # routes publish after their commit
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,3 @@ def field_error(loc: tuple[str | int, ...], msg: str, code: int = 422) -> HTTPEx
     """A 4xx naming the offending field, shaped like FastAPI's own validation errors."""
     detail: list[dict[str, Any]] = [{"loc": list(loc), "msg": msg, "type": "value_error"}]
     return HTTPException(code, detail=detail)
-
-
-def publish(bus: EventBus, store_id: int, type: str, data: dict[str, Any]) -> None:
-    """Announce an event after the commit; Redis being down must not undo or fail a write."""
-    try:
-        bus.publish(store_id, type, data)
-    except Exception:  # noqa: BLE001 - any Redis failure: log it, the row is already saved
-        log.exception("could not publish %s for store %s", type, store_id)

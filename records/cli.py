@@ -23,16 +23,21 @@ def import_file(file: str) -> None:
     """Upsert stores, advisors, customers, phones, vehicles and repair orders from CSV or JSON.
 
     The row format is described in records/IMPORT.md. Bad rows are listed with their row
-    number and skipped; the exit code is 1 if any row failed.
+    number and skipped; the exit code is 1 if any row failed. A changed RO status has the
+    status webhook's effects (thread entry, promises, the pickup call).
     """
+    from events.bus import EventBus
     from records.importer import ImportFileError, import_path
 
+    settings = get_settings()
     engine = _engine()
+    bus = EventBus(settings.redis_url)  # status changes are announced, pickup calls queued
     try:
-        report = import_path(engine, file, region=get_settings().default_region)
+        report = import_path(engine, file, region=settings.default_region, bus=bus)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        bus.close()
         engine.dispose()
     for error in report.errors:
         click.echo(error, err=True)

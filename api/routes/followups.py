@@ -22,7 +22,6 @@ from api.deps import (
     field_error,
     not_found,
     own_only,
-    publish,
 )
 from api.paging import Limit, Offset, page
 from api.schemas import (
@@ -38,10 +37,10 @@ from events.bus import EventBus
 from ivr.domain import FollowUpKind, Role
 from records import followups, queries
 from records.models import FollowUp, ThreadEntry, User, utcnow
+from usecases.announce import Announcements
 
 router = APIRouter(tags=["follow-ups"])
 
-FOLLOW_UP_CHANGED = "follow_up.changed"
 StoreFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
@@ -52,27 +51,9 @@ def publish_follow_up_changes(
     entries: list[ThreadEntry],
 ) -> None:
     """After the commit: each follow-up that changed, and each thread entry written."""
-    for fu in follow_ups:
-        publish(
-            bus,
-            store_id,
-            FOLLOW_UP_CHANGED,
-            {
-                "follow_up_id": fu.id,
-                "kind": fu.kind,
-                "customer_id": fu.customer_id,
-                "owner_id": fu.owner_id,
-                "due_at": fu.due_at.isoformat() if fu.due_at else None,
-                "outcome": fu.outcome,
-            },
-        )
-    for entry in entries:
-        publish(
-            bus,
-            store_id,
-            "thread.updated",
-            {"customer_id": entry.customer_id, "entry_id": entry.id, "kind": entry.kind},
-        )
+    said = Announcements()
+    said.follow_ups(store_id, follow_ups, entries)
+    said.send(bus)
 
 
 @router.get("/follow-ups", response_model=Page[FollowUpOut])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -17,7 +16,6 @@ from api.deps import (
     SessionDep,
     field_error,
     not_found,
-    publish,
 )
 from api.paging import NO_NUL
 from api.routes.followups import publish_follow_up_changes
@@ -32,9 +30,9 @@ from api.schemas import (
     StatusChangeIn,
     StatusChangeOut,
 )
-from events.bus import EventBus
-from records import followups, outbound, queries
+from records import followups, queries
 from records.models import RepairOrder, RoLineItem, utcnow
+from usecases import status as status_usecase
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +90,9 @@ def change_status(
     the answer says `duplicate: true`. Without `at` the change is stamped now.
     """
     ro = _one_by_number(session, scope, number, store_id)
-    store = queries.get_store(session, scope=scope, store_id=ro.store_id)
-    assert store is not None  # the RO was in scope, so is its store
-    allowed = queries.allowed_statuses(store)
-    if change.status not in allowed:
-        raise field_error(
-            ("body", "status"),
-            f"unknown status {change.status!r}; this store uses: {', '.join(allowed)}",
-        )
-    result = queries.change_ro_status(
+    outcome = status_usecase.change_status(
         session,
+        bus,
         ro=ro,
         status=change.status,
         at=change.at or utcnow(),
@@ -109,64 +100,10 @@ def change_status(
         source="webhook",
         author_id=user.id,
     )
-    if not result.duplicate:
-        publish_status_change(bus, result)
-        queue_pickup_call(session, bus, result)
-        trigger_promises(session, bus, result.repair_order, result.event.status, result.event.at)
     return StatusChangeOut(
-        repair_order=RepairOrderOut.model_validate(result.repair_order),
-        previous_status=result.previous_status,
-        duplicate=result.duplicate,
-    )
-
-
-def trigger_promises(
-    session: Session, bus: EventBus, ro: RepairOrder, reached: str, at: datetime
-) -> None:
-    """Promises waiting for this status ("status:Ready for Pickup") are due now."""
-    fired = followups.fire_trigger(session, ro=ro, event=followups.status_trigger(reached), at=at)
-    session.commit()
-    publish_follow_up_changes(bus, ro.store_id, fired, [])
-
-
-def queue_pickup_call(session: Session, bus: EventBus, change: queries.StatusChange) -> None:
-    """Stores that opted in call the customer when the car is ready (records/outbound.py
-    decides: store open, not do-not-call, once per change); the webhook never fails for it."""
-    try:
-        job = outbound.prepare_pickup_call(
-            session, event=change.event, previous_status=change.previous_status
-        )
-        if job is None:
-            return
-        session.commit()
-        outbound.enqueue(bus.redis, job)
-    except Exception:  # noqa: BLE001 - the status change is saved; the call is a bonus
-        session.rollback()
-        log.exception("could not queue the pickup call for RO %s", change.repair_order.number)
-
-
-def publish_status_change(bus: EventBus, change: queries.StatusChange) -> None:
-    ro = change.repair_order
-    publish(
-        bus,
-        ro.store_id,
-        "ro.status_changed",
-        {
-            "repair_order_id": ro.id,
-            "number": ro.number,
-            "customer_id": ro.customer_id,
-            "status": change.event.status,
-            "current_status": ro.status,
-            "previous_status": change.previous_status,
-            "at": change.event.at.isoformat(),
-            "note": change.event.note,
-        },
-    )
-    publish(
-        bus,
-        ro.store_id,
-        "thread.updated",
-        {"customer_id": ro.customer_id, "entry_id": change.entry.id, "kind": change.entry.kind},
+        repair_order=RepairOrderOut.model_validate(outcome.change.repair_order),
+        previous_status=outcome.change.previous_status,
+        duplicate=outcome.duplicate,
     )
 
 
