@@ -25,6 +25,7 @@ from api.routes import (
     customers,
     events,
     followups,
+    integrations,
     me,
     recordings,
     repair_orders,
@@ -81,6 +82,7 @@ def create_app(
     api.include_router(recordings.router)
     api.include_router(followups.router)
     api.include_router(reports.router)
+    api.include_router(integrations.router)
     app.include_router(api)
     mount_web(app)  # the web pages under / (api/web)
     _add_error_handlers(app)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from api.deps import (
     BusDep,
-    CurrentUser,
     DbId,
     ScopeDep,
     SessionDep,
@@ -30,6 +29,7 @@ from api.schemas import (
     StatusChangeIn,
     StatusChangeOut,
 )
+from api.webhook_auth import WebhookCaller, WebhookScope
 from records import followups, queries
 from records.models import RepairOrder, RoLineItem, utcnow
 from usecases import status as status_usecase
@@ -79,12 +79,13 @@ def change_status(
     number: RoNumber,
     change: StatusChangeIn,
     session: SessionDep,
-    scope: ScopeDep,
-    user: CurrentUser,
+    integration: WebhookCaller,
+    scope: WebhookScope,
     bus: BusDep,
     store_id: StoreFilter = None,
 ) -> StatusChangeOut:
-    """The DMS status webhook: record the change, note it on the thread, tell listeners.
+    """The DMS status webhook (signed by an integration: README "DMS webhooks"): record the
+    change, note it on the thread, fire waiting promises, queue the pickup call, tell listeners.
 
     Delivering the same change twice (same status and `at`) is harmless: nothing is added and
     the answer says `duplicate: true`. Without `at` the change is stamped now.
@@ -98,7 +99,6 @@ def change_status(
         at=change.at or utcnow(),
         note=change.note,
         source="webhook",
-        author_id=user.id,
     )
     return StatusChangeOut(
         repair_order=RepairOrderOut.model_validate(outcome.change.repair_order),
@@ -178,12 +178,14 @@ def dms_event(
     number: RoNumber,
     body: DmsEventIn,
     session: SessionDep,
-    scope: ScopeDep,
+    integration: WebhookCaller,
+    scope: WebhookScope,
     bus: BusDep,
     store_id: StoreFilter = None,
 ) -> DmsEventOut:
-    """The DMS event webhook: line-item updates (matched by `dms_id`, new ones created) and a
-    named event such as `part_arrived`, which makes the RO's promises waiting for it due.
+    """The DMS event webhook (signed like the status webhook): line-item updates (matched by
+    `dms_id`, new ones created) and a named event such as `part_arrived`, which makes the RO's
+    promises waiting for it due.
 
     Delivering it twice is harmless: a line keeps one follow-up, and promises fire once.
     """
