@@ -240,7 +240,9 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("username")
-@click.option("--name", default="cli", help="What the token is for, e.g. 'dms-webhook'.")
+@click.option(
+    "--name", default="cli", help="What it is for (the DMS webhooks take integrations instead)."
+)
 def tokens_create(username: str, name: str) -> None:
     """Print a new token for USERNAME (only this once; only its hash is stored)."""
     engine = _migrated_engine()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -213,10 +214,9 @@ def test_an_imported_ready_for_pickup_is_a_status_change(
     assert [(c.direction, c.advisor_id, c.customer_id) for c in calls] == [
         ("outbound", None, ro.customer_id)
     ]
-    jobs = [
-        outbound.OutboundJob.model_validate_json(fields[b"job"])
-        for _id, fields in bus.redis.xrange(outbound.QUEUE)
-    ]
+    queued = [f[b"job"] for _i, f in bus.redis.xrange(outbound.QUEUE)]
+    queued += bus.redis.zrange(outbound.DELAYED, 0, -1)  # the last minute of a day: scheduled
+    jobs = [outbound.OutboundJob.model_validate_json(job) for job in queued]
     assert [(j.kind, j.call_id, j.destination) for j in jobs] == [
         ("pickup", calls[0].id, "+15550301001")
     ]
@@ -416,3 +416,27 @@ def test_import_command_exit_codes(db_url: str, tmp_path: Path, fresh_settings: 
     broken.write_text("[{")
     result = runner.invoke(main, ["import", str(broken)], env=env)
     assert result.exit_code == 1 and "not valid JSON" in result.output
+
+
+def test_the_import_command_queues_the_pickup_call(
+    db_url: str,
+    redis_url: str,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    fresh_settings: None,
+) -> None:
+    """`driveline import` announces on the configured Redis: the pickup job is queued."""
+    r = redis.Redis.from_url(redis_url)
+    r.delete(outbound.QUEUE, outbound.DELAYED)
+    env = {"DRIVELINE_DATABASE_URL": db_url, "DRIVELINE_REDIS_URL": redis_url}
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", str(EXAMPLE)], env=env).exit_code == 0
+    with sessions.begin() as s:
+        store = s.scalars(select(Store).where(Store.dms_id == "EX1")).one()
+        store.outbound = {"pickup_calls": True}
+    ready = [{"type": "repair_order", "store": "EX1", "number": "70123",
+              "status": "Ready for Pickup"}]  # fmt: skip
+    result = runner.invoke(main, ["import", str(_write_json(tmp_path, ready))], env=env)
+    assert result.exit_code == 0, result.output
+    queued = [f[b"job"] for _i, f in r.xrange(outbound.QUEUE)] + r.zrange(outbound.DELAYED, 0, -1)
+    assert [outbound.OutboundJob.model_validate_json(j).kind for j in queued] == ["pickup"]
