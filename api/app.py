@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from api import metrics
-from api.deps import SessionDep, get_bus
+from api.deps import SessionDep, get_bus, refusal_status
 from api.routes import (
     admin,
     callbacks,
@@ -84,8 +84,8 @@ def create_app(
     api.include_router(reports.router)
     api.include_router(integrations.router)
     app.include_router(api)
-    mount_web(app)  # the web pages under / (api/web)
     _add_error_handlers(app)
+    mount_web(app)  # the web pages under / (api/web); after the API's error handlers it wraps
     return app
 
 
@@ -105,15 +105,6 @@ def healthz(request: Request, session: SessionDep) -> JSONResponse:
     return JSONResponse(
         body.model_dump(), status_code=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE
     )
-
-
-_USECASE_STATUS: dict[type[usecase.UseCaseError], int] = {
-    usecase.NotFound: 404,
-    usecase.Forbidden: 403,
-    usecase.Conflict: 409,
-    usecase.Invalid: 422,
-    usecase.TooMany: 429,
-}
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -141,7 +132,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, usecase.UseCaseError)
-        code = _USECASE_STATUS.get(type(exc), 400)
+        code = refusal_status(exc)
         if exc.field is None:
             return JSONResponse({"detail": exc.message}, status_code=code)
         detail = [{"loc": list(exc.field), "msg": exc.message, "type": "value_error"}]

@@ -7,7 +7,6 @@ FastAPI's own validation shape, so clients read every error the same way.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -17,13 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import authenticate
 from events.bus import EventBus
+from events.bus import publish as publish  # re-exported: routes publish after commits
 from ivr.config import Settings
 from ivr.domain import Role
 from records.models import User
 from records.queries import Scope
-from usecases.announce import publish as publish  # routes publish after their commit
-
-log = logging.getLogger(__name__)
+from usecases import errors as usecase
+from usecases.access import scope_of
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER; larger ids would be a database error, not a 404
 
@@ -66,10 +65,8 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 def get_scope(user: CurrentUser) -> Scope:
-    """Admins see every store; everyone else only the stores they are assigned to."""
-    if user.role == Role.admin:
-        return Scope(store_ids=None)
-    return Scope(store_ids=frozenset(user.store_ids))
+    """The caller's stores, by the rule the use cases apply (`usecases.access.scope_of`)."""
+    return scope_of(user)
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]
@@ -82,12 +79,6 @@ def require_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(require_admin)]
-
-
-def own_only(user: User) -> int | None:
-    """The owner filter for work lists: advisors work their own callbacks and follow-ups;
-    managers and admins see their stores'."""
-    return user.id if user.role == Role.advisor else None
 
 
 def get_bus(request: Request) -> EventBus:
@@ -115,3 +106,17 @@ def field_error(loc: tuple[str | int, ...], msg: str, code: int = 422) -> HTTPEx
     """A 4xx naming the offending field, shaped like FastAPI's own validation errors."""
     detail: list[dict[str, Any]] = [{"loc": list(loc), "msg": msg, "type": "value_error"}]
     return HTTPException(code, detail=detail)
+
+
+REFUSAL_STATUS: dict[type[usecase.UseCaseError], int] = {
+    usecase.NotFound: status.HTTP_404_NOT_FOUND,
+    usecase.Forbidden: status.HTTP_403_FORBIDDEN,
+    usecase.Conflict: status.HTTP_409_CONFLICT,
+    usecase.Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    usecase.TooMany: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def refusal_status(exc: usecase.UseCaseError) -> int:
+    """The HTTP status of a use case's refusal, for the API's JSON and the pages alike."""
+    return REFUSAL_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)

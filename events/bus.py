@@ -8,6 +8,7 @@ later the transcription trigger) that must not miss an event while they restart.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
 
 STREAM = "driveline:events"
 STREAM_MAXLEN = 100_000
@@ -61,6 +64,14 @@ class EventBus:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def publish(bus: EventBus, store_id: int, type: str, data: dict[str, Any]) -> None:
+    """Announce an event after the commit; Redis being down must not undo or fail a write."""
+    try:
+        bus.publish(store_id, type, data)
+    except Exception:  # noqa: BLE001 - any Redis failure: log it, the row is already saved
+        log.exception("could not publish %s for store %s", type, store_id)
 
 
 class AsyncEventBus:

@@ -6,6 +6,7 @@ Values come from `DRIVELINE_*` environment variables, then an optional TOML file
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ivr.phone import DestinationRule, destination_rule
 
 
 def _toml_file() -> Path | None:
@@ -66,7 +69,24 @@ class Settings(BaseSettings):
         "numbers): `sip:{number}@trunk.example:5060`, or a bare host. None: SIP URIs only.",
     )
     trunk_username: str | None = Field(default=None, description="Trunk digest auth user.")
-    trunk_password: str | None = Field(default=None, description="Trunk digest auth password.")
+    trunk_password: SecretStr | None = Field(
+        default=None, description="Trunk digest auth password."
+    )
+    trunk_realm: str | None = Field(
+        default=None,
+        description="The realm the trunk's digest challenge names: the credentials are answered "
+        "to that realm alone. Default: the host of trunk_uri.",
+    )
+    dial_geographic: bool = Field(
+        default=True,
+        description="SIP workers may dial US and Canadian geographic numbers (not premium, "
+        "toll-free, Caribbean or other +1 countries). Checked before every dial, whatever "
+        "queued it; a store's outbound policy can only narrow it.",
+    )
+    dial_allow: list[str] = Field(
+        default_factory=list,
+        description="Further numbers SIP workers may dial: regular expressions on E.164.",
+    )
     outbound_calls: bool = Field(
         default=True, description="SIP workers take masked outbound calls from the queue."
     )
@@ -77,8 +97,14 @@ class Settings(BaseSettings):
     )
     sip_worker_host: str = Field(
         default="127.0.0.1",
-        description="Address the workers behind the edge bind. It is also the media address in "
-        "their SDP, so on a real box it must be one the trunks' RTP can reach.",
+        description="Address the workers behind the edge bind for SIP: loopback or a private "
+        "address, so that only the edge reaches them.",
+    )
+    sip_media_address: str | None = Field(
+        default=None,
+        description="Address the workers' RTP binds and their SDP carries: one the trunks' RTP "
+        "can reach (the public address) when the workers' SIP is on loopback. Default: the "
+        "worker's SIP host.",
     )
     sip_worker_base_port: int = Field(
         default=5070,
@@ -108,9 +134,10 @@ class Settings(BaseSettings):
         description="HOST:PORT of every worker behind the edge; empty: sip_workers local ones "
         "from sip_worker_base_port.",
     )
-    edge_trusted: list[str] = Field(
+    sip_trusted: list[str] = Field(
         default_factory=lambda: ["127.0.0.1/32"],
-        description="Addresses or CIDR subnets of the trunks and peers allowed to send calls.",
+        description="Addresses or CIDR subnets of the trunks and peers allowed to send calls: "
+        "the edge's allow-list, checked again by every worker (which also trusts the edge).",
     )
     edge_pike_density: int = Field(
         default=40, ge=1, description="Requests per window from one address before it is cut off."
@@ -152,6 +179,26 @@ class Settings(BaseSettings):
     @classmethod
     def _check_workers(cls, value: list[str]) -> list[str]:
         return [_host_port(v, "edge_workers") for v in value]
+
+    @field_validator("sip_trusted")
+    @classmethod
+    def _check_trusted(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or CIDR subnet") from None
+        return value
+
+    @field_validator("dial_allow")
+    @classmethod
+    def _check_dial_allow(cls, value: list[str]) -> list[str]:
+        destination_rule(True, value)  # a ValueError names the bad pattern
+        return value
+
+    @property
+    def dial_rule(self) -> DestinationRule:
+        return destination_rule(self.dial_geographic, self.dial_allow)
 
     @field_validator("database_url")
     @classmethod

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ivr.domain import STANDARD_STATUSES, Role, ThreadKind
+from ivr.phone import FICTIONAL
 from records import followups, sales
 from records.db import session_factory, transaction
 from records.models import (
@@ -280,6 +281,7 @@ def _create(session: Session, now: datetime) -> Store:
         numbers=[StoreNumber(e164=DEMO_DID)],
         address=DEMO_ADDRESS,
         closures=_demo_closures(now),
+        outbound={"allow": [FICTIONAL]},  # the demo's +1 555 numbers are fictional
     )
     session.add(store)
     session.flush()

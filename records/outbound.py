@@ -20,7 +20,6 @@ A retry (a proactive call nobody answered) waits in a sorted set until it is due
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 from ivr.domain import Role
 from ivr.flow.records import LastContact
 from ivr.hours import Hours
-from ivr.phone import try_e164
+from ivr.phone import DestinationRule, destination_rule, try_e164
 from records import views
 from records.models import (
     Call,
@@ -57,7 +56,6 @@ STATE_KEY = "driveline:outbound:state:"  # + call_uuid: the latest `call.outboun
 STATE_TTL_S = 86_400
 JOB_TTL_S = 60.0
 CALL_OUTBOUND = "call.outbound"  # progress event on the store's channel (SSE)
-NANP = r"^\+1[2-9]\d{9}$"  # North American numbers: the default allowed destinations
 
 
 class OutboundPolicy(BaseModel):
@@ -65,9 +63,14 @@ class OutboundPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    geographic: bool = Field(
+        default=True,
+        description="US and Canadian geographic numbers (fixed and mobile) may be called; "
+        "premium, toll-free, Caribbean and other +1 countries may not (ivr.phone).",
+    )
     allow: list[str] = Field(
-        default_factory=lambda: [NANP],
-        description="Regular expressions; a destination (E.164) must fully match one.",
+        default_factory=list,
+        description="Further destinations: regular expressions an E.164 number fully matches.",
     )
     caller_id: str | None = Field(
         default=None, description="The DID customers see; default the store's first number."
@@ -90,15 +93,18 @@ class OutboundPolicy(BaseModel):
     @field_validator("allow")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"allow: {pattern!r} is not a regular expression: {exc}") from None
+        try:
+            destination_rule(True, patterns)
+        except ValueError as exc:
+            raise ValueError(f"allow: {exc}") from None
         return patterns
 
+    @property
+    def rule(self) -> DestinationRule:
+        return DestinationRule(geographic=self.geographic, allow=tuple(self.allow))
+
     def allows(self, number: str) -> bool:
-        return any(re.fullmatch(pattern, number) for pattern in self.allow)
+        return self.rule.allows(number)
 
 
 def policy_for(store: Store) -> OutboundPolicy:
@@ -177,7 +183,7 @@ def check_destination(session: Session, target: Target, policy: OutboundPolicy) 
             403,
             ("body", "phone"),
             f"{target.number} is not an allowed destination for {target.store.name} "
-            f"(allowed: {', '.join(policy.allow) or 'none'})",
+            f"(allowed: {policy.rule.describe()})",
         )
 
 

@@ -10,14 +10,19 @@ the calls a killed previous run of it left open (sip/journal.py).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sip.endpoint import EndpointConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,6 @@ async def run_worker(
     from ivr.speech import TTS, FakeTTS
     from records.db import make_engine
     from records.flow_records import SqlRecords
-    from sip.endpoint import EndpointConfig
     from sip.journal import CallJournal, journal_dir, recover
     from sip.lifecycle import CONSENT_PROMPT, CallLifecycle
     from sip.outbound import OutboundRunner, close_lost_call
@@ -67,17 +71,8 @@ async def run_worker(
         FlowEngine(flows, records), records, bus, tts, settings.recordings_dir, journal=journal
     )
     recognizer = SpeechClient(settings.redis_url)  # `driveline speech` serves it
-    auth = None
-    if settings.trunk_username and settings.trunk_password:
-        auth = (settings.trunk_username, settings.trunk_password)
     worker = SipWorker(
-        EndpointConfig(
-            host=host,
-            port=port,
-            outbound_reserve=reserve,
-            trunk_uri=settings.trunk_uri,
-            trunk_auth=auth,
-        ),
+        endpoint_config(settings, host, port, reserve=reserve),
         lifecycle.route,
         on_call_end=lifecycle.finished,
         tts=tts,
@@ -126,6 +121,49 @@ async def run_worker(
         await bus.close()
         await recognizer.close()
         engine.dispose()
+
+
+def endpoint_config(
+    settings: Settings, host: str, port: int, *, reserve: int = 0
+) -> EndpointConfig:
+    """A worker's endpoint from the settings: who may call it (the trunks and the edge), what
+    it may dial, where its media goes, and the trunk's credentials for the trunk's realm."""
+    from sip.endpoint import EndpointConfig, TrunkAuth
+
+    auth = None
+    if settings.trunk_username and settings.trunk_password:
+        realm = settings.trunk_realm or trunk_host(settings.trunk_uri or "")
+        auth = TrunkAuth(settings.trunk_username, settings.trunk_password.get_secret_value(), realm)
+    edge_host = (settings.edge_bind or settings.sip_bind).rpartition(":")[0].strip("[]")
+    edge = (edge_host,) if _is_address(edge_host) else ()
+    return EndpointConfig(
+        host=host,
+        port=port,
+        outbound_reserve=reserve,
+        trunk_uri=settings.trunk_uri,
+        trunk_auth=auth,
+        trusted=(*settings.sip_trusted, *edge),
+        media_address=settings.sip_media_address,
+        dial_rule=settings.dial_rule,
+        region=settings.default_region,
+    )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def trunk_host(trunk_uri: str) -> str:
+    """`sip:{number}@trunk.example:5060;transport=udp` → `trunk.example`: the default realm."""
+    rest = (
+        trunk_uri.split(":", 1)[1] if trunk_uri.lower().startswith(("sip:", "sips:")) else trunk_uri
+    )
+    host = rest.split("@")[-1].split(";")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host.strip("[]")
 
 
 def worker_id(settings: Settings, port: int) -> str:

@@ -114,6 +114,8 @@ async def place_call(plan: DialPlan, timeline: Timeline | None = None) -> Timeli
         log_level=1,
         user=plan.caller,
         user_agent="Driveline dial",
+        dial_rule=None,  # the operator's own test call: whatever they ask for
+        trusted=None,  # nobody calls a dialler; every INVITE gets 486 below
     )
     endpoint = SipEndpoint(config, on_event)
     with _banner_hidden():

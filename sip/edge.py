@@ -111,7 +111,7 @@ def render(settings: Settings, run_dir: Path, workers: list[str] | None = None) 
         "# set destination flags priority attrs\n" + "\n".join(lines) + "\n"
     )
     trusted = []
-    for entry in settings.edge_trusted:
+    for entry in settings.sip_trusted:
         net = ipaddress.ip_network(entry, strict=False)
         trusted.append(f"1 {net.network_address} {net.prefixlen} 0")
     (run_dir / "address.list").write_text(
@@ -148,12 +148,12 @@ def edge_process(settings: Settings, run_dir: Path, workers: list[str]) -> Child
 @click.option("--check", "check_only", is_flag=True, help="Render and check; do not start.")
 def edge(run_dir: Path, check_only: bool) -> None:
     """Run Kamailio in front of the SIP workers (dispatcher, OPTIONS probing, allow-list, pike)."""
-    settings = get_settings()
     kamailio = kamailio_binary()
     try:
+        settings = get_settings()  # a bad setting (sip_trusted...) is named in the message
         files = render(settings, run_dir)
     except ValueError as exc:
-        raise click.ClickException(f"edge_trusted: {exc}") from None
+        raise click.ClickException(str(exc)) from None
     workers = worker_addresses(settings)
     click.echo(f"edge on {settings.edge_bind or settings.sip_bind} -> {', '.join(workers)}")
     click.echo(f"config: {files.config}")

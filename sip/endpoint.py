@@ -4,7 +4,7 @@ pjsua2 is not thread-safe in the way asyncio code would like: every pj call must
 thread that created the library. So this module owns a dedicated thread that creates the
 endpoint (`threadCnt = 0`, `mainThreadOnly = True`) and then loops:
 
-    run queued commands  →  libHandleEvents(poll_ms)  →  delete ended calls  →  RTP watchdog
+    run queued commands  →  libHandleEvents(poll_ms)  →  delete ended calls  →  call watchdog
 
 Asyncio code never touches pj objects. It calls the `SipEndpoint` coroutines (`answer`, `play`,
 `start_recorder`, ...), which queue a closure for that loop and await a future the pj thread
@@ -36,7 +36,9 @@ still reach an advisor. Events of an outbound call go to the `sink` given to `di
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import ipaddress
 import itertools
 import logging
 import queue
@@ -44,11 +46,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pjsua2 as pj
 
+from ivr.phone import DestinationRule
 from sip.events import (
     CallConfirmed,
     CallEnded,
@@ -66,6 +69,12 @@ pj_log = logging.getLogger("sip.pjsua")
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 
 WHEEL_MAX_CALLS = 4  # pjsua2-python 2.15.1 carries at most 4 calls per process
+# Re-INVITE/UPDATE offers a caller may make: each rebuilds the call's media, so a storm of them
+# is CPU the other calls need. Hold and resume a few times in a window is normal; beyond the
+# budget an offer gets 488 (pjsua's only refusal), which costs no media work; a flood of
+# them from one address is the edge's to cut off (pike).
+REOFFER_WINDOW_S = 10.0
+REOFFER_MAX = 6
 T = TypeVar("T")
 
 
@@ -89,10 +98,22 @@ class EndpointConfig:
     # or a bare host/URI (`sip:trunk.example:5060` → `sip:+1555...@trunk.example:5060`).
     # None: numbers cannot be dialled (no trunk), only SIP URIs.
     trunk_uri: str | None = None
-    # Digest credentials (username, password) answered to a 401/407 from the trunk.
-    trunk_auth: tuple[str, str] | None = None
+    # Digest credentials answered to a 401/407 that names the trunk's realm (no other).
+    trunk_auth: TrunkAuth | None = None
+    # Who may send us calls: an INVITE from any other address gets 403 before it rings
+    # (the edge has the same allow-list; this is the worker's own check). None: anyone.
+    trusted: tuple[str, ...] | None = ("127.0.0.1/32",)
+    # The address our SDP carries and RTP binds, when it is not `host` (SIP on loopback
+    # behind the edge, media on the address the trunk reaches).
+    media_address: str | None = None
+    # The numbers this process may dial, checked again here whatever queued or configured
+    # them (ivr.phone.DestinationRule); None only for the operator's own `driveline dial`.
+    dial_rule: DestinationRule | None = DestinationRule()
+    region: str = "US"  # how a number written without +country in a dialled URI is read
 
     def __post_init__(self) -> None:
+        for entry in self.trusted or ():
+            ipaddress.ip_network(entry, strict=False)  # ValueError names a bad entry
         if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
             raise ValueError(f"max_calls must be 1..{WHEEL_MAX_CALLS} (the wheel's limit)")
         if not 0 <= self.outbound_reserve < self.max_calls:
@@ -103,8 +124,10 @@ class EndpointConfig:
         `trunk_uri`; None when the contact cannot be dialled from here."""
         contact = contact.strip()
         if contact.lower().startswith(("sip:", "sips:")):
-            return contact
+            return contact if self.may_dial(contact) else None
         if not re.fullmatch(r"\+[1-9]\d{6,14}", contact) or not self.trunk_uri:
+            return None
+        if not self.may_dial(f"tel:{contact}"):
             return None
         if "{number}" in self.trunk_uri:
             return self.trunk_uri.replace("{number}", contact)
@@ -112,6 +135,27 @@ class EndpointConfig:
         if not sep or scheme.lower() not in ("sip", "sips"):
             scheme, rest = "sip", self.trunk_uri
         return f"{scheme}:{contact}@{rest.split('@')[-1]}"
+
+    def may_dial(self, uri: str) -> bool:
+        return self.dial_rule is None or self.dial_rule.allows_uri(uri, self.region)
+
+    def trusts(self, source: str) -> bool:
+        """`source` is "ip:port" (or "[v6]:port") as pjsip reports an INVITE's origin."""
+        if self.trusted is None:
+            return True
+        host = source.rpartition(":")[0].strip("[]") if ":" in source else source
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in ipaddress.ip_network(n, strict=False) for n in self.trusted)
+
+
+@dataclass(frozen=True)
+class TrunkAuth:
+    username: str
+    password: str = field(repr=False)
+    realm: str  # the realm of the trunk's challenge; another realm gets no credentials
 
 
 class EndpointError(RuntimeError):
@@ -124,6 +168,10 @@ class CallGone(EndpointError):
 
 class NoCapacity(EndpointError):
     """Every call slot of this process is taken: an outbound call cannot be placed."""
+
+
+class DestinationRefused(EndpointError):
+    """The URI names a number outside the dial rule (premium, international...): not dialled."""
 
 
 # --- pj-side objects: only ever touched on the pjsua2 thread -----------------------------------
@@ -180,6 +228,9 @@ class _Call(pj.Call):
         self.rx_changed = time.monotonic()
         self.held = False  # the caller put us on hold (sendonly/inactive): no RTP expected
         self.peers: set[int] = set()  # calls bridged with this one (`connect`)
+        self.offers: collections.deque[float] = collections.deque()  # re-offers in the window
+        self.refused_offers = 0
+        self.reinvite_counted = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -275,6 +326,44 @@ class _Call(pj.Call):
         prm.statusCode = 403
         prm.reason = "Replaces not allowed"
         log.warning("call %s: INVITE with Replaces refused (403)", self.key)
+
+    # --- re-INVITE / UPDATE storms --------------------------------------------------------------
+
+    # pjsua asks about a re-INVITE twice: onCallRxReinvite, then (only if that said 200)
+    # onCallRxOffer; an UPDATE only the latter. Each request counts once.
+
+    def onCallRxReinvite(self, prm: pj.OnCallRxReinviteParam) -> None:
+        try:
+            if self._offer_allowed("re-INVITE"):
+                self.reinvite_counted = True
+            else:
+                prm.statusCode = 488
+        except Exception:  # an exception escaping a director aborts the process
+            log.exception("call %s: re-INVITE check failed", self.key)
+
+    def onCallRxOffer(self, prm: pj.OnCallRxOfferParam) -> None:
+        try:
+            if self.reinvite_counted:
+                self.reinvite_counted = False
+            elif not self._offer_allowed("UPDATE"):
+                prm.statusCode = 488
+        except Exception:
+            log.exception("call %s: offer check failed", self.key)
+
+    def _offer_allowed(self, what: str) -> bool:
+        now = time.monotonic()
+        while self.offers and now - self.offers[0] > REOFFER_WINDOW_S:
+            self.offers.popleft()
+        if len(self.offers) < REOFFER_MAX:
+            self.offers.append(now)
+            return True
+        self.refused_offers += 1
+        if self.refused_offers == 1:
+            log.warning(
+                "call %s: more than %d re-offers in %.0fs; refusing this %s and the next (488)",
+                self.key, REOFFER_MAX, REOFFER_WINDOW_S, what,
+            )  # fmt: skip
+        return False
 
     def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:
         log.warning("call %s: redirect to %s not followed", self.key, prm.targetUri)
@@ -397,7 +486,11 @@ class SipEndpoint:
         """Place an outbound call; returns its key. Its events (`CallProgress`, `MediaReady`,
         `CallConfirmed`, `CallEnded`, ...) go to `sink` on the loop. `from_uri` replaces our
         own URI in From (a masked call shows the store's number). Raises `NoCapacity` when
-        no slot is free and `EndpointError` when pjsua refuses the URI."""
+        no slot is free, `DestinationRefused` for a number outside `config.dial_rule` and
+        `EndpointError` when pjsua refuses the URI."""
+        if not self.config.may_dial(uri):
+            log.warning("refused to dial %s: not an allowed destination", uri)
+            raise DestinationRefused(f"{uri} is not an allowed destination")
         return await self.submit(self._dial, uri, sink, headers or {}, from_uri)
 
     async def connect(self, a: int, b: int) -> None:
@@ -447,7 +540,7 @@ class SipEndpoint:
                 assert self._ep is not None
                 self._ep.libHandleEvents(self.config.poll_ms)
                 self._reap()
-                self._watch_rtp()
+                self._watch_calls()
         except BaseException:
             log.exception("pjsua2 loop failed")
         finally:
@@ -483,12 +576,13 @@ class SipEndpoint:
         acc_cfg.idUri = f"sip:{cfg.user}@{cfg.host}:{port}"
         acc_cfg.mediaConfig.transportConfig.port = cfg.rtp_port
         acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
-        if cfg.host not in ("", "0.0.0.0"):
-            acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
+        media_host = cfg.media_address or cfg.host
+        if media_host not in ("", "0.0.0.0"):
+            acc_cfg.mediaConfig.transportConfig.boundAddress = media_host
         if cfg.trunk_auth is not None:
-            username, password = cfg.trunk_auth
+            auth = cfg.trunk_auth
             acc_cfg.sipConfig.authCreds.append(
-                pj.AuthCredInfo("digest", "*", username, 0, password)
+                pj.AuthCredInfo("digest", auth.realm, auth.username, 0, auth.password)
             )
         self._account = _Account(self)
         self._account.create(acc_cfg, True)
@@ -557,6 +651,13 @@ class SipEndpoint:
         key = next(self._keys)
         call = _Call(self, acc, prm.callId, key)
         self._calls[key] = call
+        source = prm.rdata.srcAddress
+        if not self.config.trusts(source):
+            # Anyone could spoof a customer's caller ID and hear their repair status: only the
+            # edge and the trunks may call a worker.
+            log.warning("call %s refused 403: %s is not a trusted source", key, source)
+            self._hangup(key, 403)
+            return
         inbound = sum(1 for c in self._calls.values() if not c.outbound)
         if inbound > self.config.max_calls - self.config.outbound_reserve:
             # The slot is within max_calls, so the Call is safe to build; refuse it like pjsua
@@ -580,7 +681,7 @@ class SipEndpoint:
                 request_uri=_request_uri(prm.rdata.wholeMsg),
                 from_uri=info.remoteUri,
                 to_uri=info.localUri,
-                source=prm.rdata.srcAddress,
+                source=source,
                 received_at=time.monotonic(),
             )
         )
@@ -599,7 +700,8 @@ class SipEndpoint:
             call.recorders.clear()
             del call
 
-    def _watch_rtp(self) -> None:
+    def _watch_calls(self) -> None:
+        """Twice a second: hang up a call whose caller sent no RTP for `rtp_timeout`."""
         timeout = self.config.rtp_timeout
         now = time.monotonic()
         if timeout is None or now < self._next_watch:

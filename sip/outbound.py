@@ -207,6 +207,14 @@ class OutboundRunner:
                 await self._state(job, "failed", "expired before a line was free")
                 outcome: Outcome = "expired"
                 placed.path.append("outbound.expired")
+            elif not self.endpoint.config.may_dial(f"tel:{job.destination}"):
+                # The API checked the store's policy; whatever put this job on the queue, the
+                # worker dials only what its own rule allows, and rings no advisor first.
+                log.warning("outbound call %s refused: %s is not an allowed destination",
+                            job.call_uuid, job.destination)  # fmt: skip
+                await self._state(job, "failed", f"{job.destination} is not an allowed destination")
+                outcome = "failed"
+                placed.path.append("outbound.destination_refused")
             elif job.kind == "click_to_call":
                 outcome = await self._click_to_call(placed)
             else:
@@ -395,7 +403,7 @@ class OutboundRunner:
         store = await self.records.store(job.store_id)
         uri = self.endpoint.config.dial_uri(job.destination)
         if store is None or uri is None:
-            await self._state(job, "failed", "no store or no trunk to dial the customer")
+            await self._state(job, "failed", "no store, or no trunk to dial the customer")
             return "failed"
         if not store.is_open(_now()):
             await self._state(job, "failed", "the store is closed")

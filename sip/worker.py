@@ -29,7 +29,7 @@ from pathlib import Path
 from events.health import WORKER_STATS
 from ivr.flow.channel import CallerHungUp
 from ivr.logs import call_id_var
-from ivr.phone import try_e164
+from ivr.phone import try_e164, uri_user
 from ivr.speech import TTS
 from sip.channel import PjsuaChannel, Recognizer
 from sip.endpoint import EndpointConfig, EndpointError, SipEndpoint
@@ -58,20 +58,6 @@ CallHandler = Callable[[PjsuaChannel, InboundCall], Awaitable[None]]
 CallRouter = Callable[[InboundCall], Awaitable[CallHandler | None]]
 # Runs once the call is over and `channel.recordings` are final (also when the worker stops).
 CallEndHook = Callable[[PjsuaChannel, InboundCall], Awaitable[None]]
-
-
-def uri_user(uri: str) -> str:
-    """`"Bob" <sip:+15552010001@host;user=phone>` → `+15552010001`."""
-    text = uri.strip()
-    if "<" in text:
-        text = text.split("<", 1)[1].split(">", 1)[0]
-    scheme, sep, rest = text.partition(":")
-    if not sep or scheme.lower() not in ("sip", "sips", "tel"):
-        return ""
-    user = rest.split("@", 1)[0] if "@" in rest else ""
-    if scheme.lower() == "tel":
-        user = rest
-    return user.split(";", 1)[0]
 
 
 def inbound_from(offer: CallOffered, region: str = "US") -> InboundCall:

@@ -10,10 +10,11 @@ undoes or fails a write: each send is logged and dropped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.bus import EventBus
+from events.bus import EventBus, publish
 from records import outbound
 from records.models import FollowUp, ThreadEntry
 
@@ -21,14 +22,6 @@ log = logging.getLogger(__name__)
 
 FOLLOW_UP_CHANGED = "follow_up.changed"
 THREAD_UPDATED = "thread.updated"
-
-
-def publish(bus: EventBus, store_id: int, type: str, data: dict[str, Any]) -> None:
-    """Announce an event after the commit; Redis being down must not undo or fail a write."""
-    try:
-        bus.publish(store_id, type, data)
-    except Exception:  # noqa: BLE001 - any Redis failure: log it, the row is already saved
-        log.exception("could not publish %s for store %s", type, store_id)
 
 
 @dataclass
@@ -49,7 +42,7 @@ class Announcements:
         )
 
     def follow_ups(
-        self, store_id: int, follow_ups: list[FollowUp], entries: list[ThreadEntry]
+        self, store_id: int, follow_ups: Sequence[FollowUp], entries: Sequence[ThreadEntry]
     ) -> None:
         """Each follow-up that changed, and each thread entry written."""
         for fu in follow_ups:

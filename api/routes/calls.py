@@ -25,9 +25,10 @@ from api.deps import (
 from api.paging import Limit, Offset, page
 from api.schemas import Id, In, Out, Page, Phone, ThreadEntryOut, UtcTime
 from events.bus import EventBus
-from events.calls import THREAD_UPDATED, Disposition, ThreadUpdated
+from events.calls import Disposition
 from records import outbound, queries
 from records.models import Call
+from usecases import calls as usecase
 
 router = APIRouter(tags=["calls"])
 
@@ -252,30 +253,13 @@ def place_call(
 
 @router.post("/calls/{call_id}/link", response_model=CallDetailOut)
 def link_call(
-    call_id: DbId, body: LinkIn, session: SessionDep, scope: ScopeDep, bus: BusDep
+    call_id: DbId, body: LinkIn, session: SessionDep, user: CurrentUser, bus: BusDep
 ) -> CallDetailOut:
     """Put a call on a customer's thread (its entry, voicemail and callback task move with it).
 
     Linking an already linked call moves it: that is how a wrong link is fixed.
     """
-    call = queries.get_call(session, scope=scope, call_id=call_id)
-    if call is None:
-        raise not_found("call")
-    customer = queries.get_customer(session, scope=scope, customer_id=body.customer_id)
-    if customer is None:
-        raise not_found("customer")
-    if customer.store_id != call.store_id:
-        raise field_error(("body", "customer_id"), "the customer belongs to another store")
-    if body.add_phone and not call.from_number.startswith("+"):
-        raise field_error(("body", "add_phone"), "the caller's number is not a phone number")
-    previous = call.customer_id
-    entries = queries.link_call(session, call=call, customer=customer, add_phone=body.add_phone)
-    for entry in entries:
-        update = ThreadUpdated(
-            customer_id=customer.id, entry_id=entry.id, kind=entry.kind, call_uuid=call.call_uuid
-        )
-        publish(bus, call.store_id, THREAD_UPDATED, update.model_dump(mode="json"))
-        if previous is not None and previous != customer.id:  # it left that thread
-            gone = update.model_copy(update={"customer_id": previous})
-            publish(bus, call.store_id, THREAD_UPDATED, gone.model_dump(mode="json"))
+    call = usecase.link_call(
+        session, user, bus, call_id=call_id, customer_id=body.customer_id, add_phone=body.add_phone
+    )
     return _detail(session, call, bus)

@@ -1,6 +1,7 @@
 """Follow-ups: declined service offered again, promises kept, silent defectors won back.
 
-The rules live in records/followups.py; these routes scope, check input and publish. Advisors
+The rules live in records/followups.py, the workflows in usecases/followups.py; these routes
+parse and render. Advisors
 work their own list; managers and admins see their stores' (with `overdue=true`: what is
 late, whoever owns it).
 """
@@ -12,17 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.orm import Session
 
-from api.deps import (
-    MAX_ID,
-    BusDep,
-    CurrentUser,
-    DbId,
-    ScopeDep,
-    SessionDep,
-    field_error,
-    not_found,
-    own_only,
-)
+from api.deps import MAX_ID, BusDep, CurrentUser, DbId, ScopeDep, SessionDep, field_error, not_found
 from api.paging import Limit, Offset, page
 from api.schemas import (
     DefectorOut,
@@ -33,27 +24,15 @@ from api.schemas import (
     PromiseIn,
     ThreadEntryOut,
 )
-from events.bus import EventBus
 from ivr.domain import FollowUpKind, Role
 from records import followups, queries
-from records.models import FollowUp, ThreadEntry, User, utcnow
-from usecases.announce import Announcements
+from records.models import FollowUp, User, utcnow
+from usecases import followups as usecase
+from usecases.followups import publish_follow_up_changes
 
 router = APIRouter(tags=["follow-ups"])
 
 StoreFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-
-
-def publish_follow_up_changes(
-    bus: EventBus,
-    store_id: int,
-    follow_ups: list[FollowUp],
-    entries: list[ThreadEntry],
-) -> None:
-    """After the commit: each follow-up that changed, and each thread entry written."""
-    said = Announcements()
-    said.follow_ups(store_id, follow_ups, entries)
-    said.send(bus)
 
 
 @router.get("/follow-ups", response_model=Page[FollowUpOut])
@@ -95,93 +74,40 @@ def list_follow_ups(
 
 
 @router.get("/follow-ups/{follow_up_id}", response_model=FollowUpOut)
-def get_follow_up(
-    follow_up_id: DbId, session: SessionDep, scope: ScopeDep, user: CurrentUser
-) -> FollowUp:
-    fu = followups.get_follow_up(
-        session, scope=scope, follow_up_id=follow_up_id, owner_id=own_only(user)
-    )
-    if fu is None:
-        raise not_found("follow-up")
-    return fu
+def get_follow_up(follow_up_id: DbId, session: SessionDep, user: CurrentUser) -> FollowUp:
+    return usecase.find_follow_up(session, user, follow_up_id)
 
 
 @router.post("/follow-ups", response_model=FollowUpOut, status_code=status.HTTP_201_CREATED)
 def create_promise(
-    body: PromiseIn, session: SessionDep, scope: ScopeDep, user: CurrentUser, bus: BusDep
+    body: PromiseIn, session: SessionDep, user: CurrentUser, bus: BusDep
 ) -> FollowUp:
     """Record a promise on a repair order: `due_at` ("call by 3 pm") or `trigger` ("call when
     the part arrives": `part_arrived`; `status:Ready for Pickup`), exactly one of them."""
-    ro = queries.get_repair_order(session, scope=scope, ro_id=body.repair_order_id)
-    if ro is None:
-        raise not_found("repair order")
-    if (body.due_at is None) == (body.trigger is None):
-        raise field_error(("body", "due_at"), "give either due_at or trigger")
-    owner_id = body.owner_id or user.id
-    if queries.user_in_store(session, store_id=ro.store_id, user_id=owner_id) is None:
-        raise field_error(("body", "owner_id"), "the owner must be an active user of the store")
-    try:
-        fu = followups.create_promise(
-            session,
-            ro=ro,
-            text=body.text,
-            created_by_id=user.id,
-            owner_id=owner_id,
-            due_at=body.due_at,
-            trigger=body.trigger,
-            department_id=user.department_id,
-        )
-    except ValueError as exc:
-        session.rollback()
-        raise field_error(("body", "trigger"), str(exc)) from None
-    session.commit()
-    session.refresh(fu, attribute_names=["owner"])
-    publish_follow_up_changes(bus, fu.store_id, [fu], [])
-    return fu
+    return usecase.record_promise(
+        session,
+        user,
+        bus,
+        repair_order_id=body.repair_order_id,
+        text=body.text,
+        due_at=body.due_at,
+        trigger=body.trigger,
+        owner_id=body.owner_id,
+    )
 
 
 @router.post("/follow-ups/{follow_up_id}/outcome", response_model=OutcomeOut)
 def record_outcome(
-    follow_up_id: DbId,
-    body: OutcomeIn,
-    session: SessionDep,
-    scope: ScopeDep,
-    user: CurrentUser,
-    bus: BusDep,
+    follow_up_id: DbId, body: OutcomeIn, session: SessionDep, user: CurrentUser, bus: BusDep
 ) -> OutcomeOut:
     """The result of a call: booked, not_interested and done close the follow-up; no_answer
     makes it due again later (closed as no_answer after the store's max attempts). Each is
     written on the customer's thread. A closed follow-up is 409."""
-    return work_follow_up(session, scope, user, bus, follow_up_id, body.outcome, body.note)
-
-
-def work_follow_up(
-    session: Session,
-    scope: queries.Scope,
-    user: User,
-    bus: EventBus,
-    follow_up_id: int,
-    outcome: str,
-    note: str | None,
-) -> OutcomeOut:
-    """The outcome route's body, shared with the web page's buttons."""
-    fu = followups.get_follow_up(
-        session, scope=scope, follow_up_id=follow_up_id, owner_id=own_only(user)
+    result = usecase.record_outcome(
+        session, user, bus, follow_up_id=follow_up_id, outcome=body.outcome, note=body.note
     )
-    if fu is None:
-        raise not_found("follow-up")
-    try:
-        result = followups.record_outcome(
-            session, follow_up=fu, outcome=outcome, user_id=user.id, note=note
-        )
-    except followups.AlreadyClosed as exc:
-        session.rollback()
-        raise field_error(("path", "follow_up_id"), str(exc), 409) from None
-    session.commit()
-    session.refresh(result.entry, attribute_names=["author", "mentions"])
-    publish_follow_up_changes(bus, fu.store_id, [fu], [result.entry])
     return OutcomeOut(
-        follow_up=FollowUpOut.model_validate(fu),
+        follow_up=FollowUpOut.model_validate(result.follow_up),
         entry=ThreadEntryOut.model_validate(result.entry),
         closed=result.closed,
     )

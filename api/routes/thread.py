@@ -6,21 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import (
-    BusDep,
-    CurrentUser,
-    DbId,
-    ScopeDep,
-    SessionDep,
-    field_error,
-    not_found,
-    publish,
-)
-from api.mentions import parse_mentions
+from api.deps import BusDep, CurrentUser, DbId, ScopeDep, SessionDep, not_found
 from api.paging import Cursor, Limit, Offset, decode_cursor, encode_cursor, page
 from api.schemas import CursorPage, MentionOut, NoteIn, Page, ThreadEntryOut
 from records import queries
 from records.models import Mention, ThreadEntry
+from usecases import thread
 
 router = APIRouter(tags=["thread"])
 
@@ -51,45 +42,11 @@ def customer_thread(
     status_code=status.HTTP_201_CREATED,
 )
 def add_note(
-    customer_id: DbId,
-    note: NoteIn,
-    session: SessionDep,
-    scope: ScopeDep,
-    user: CurrentUser,
-    bus: BusDep,
+    customer_id: DbId, note: NoteIn, session: SessionDep, user: CurrentUser, bus: BusDep
 ) -> ThreadEntry:
-    """Post a note; every `@username` must be an active user of the customer's store.
-
-    An unknown mention is a 422 naming it rather than plain text: whoever wrote it expects
-    that person to be told, and a silently dropped mention would fail them unnoticed.
-    """
-    customer = queries.get_customer(session, scope=scope, customer_id=customer_id)
-    if customer is None:
-        raise not_found("customer")
-    names = parse_mentions(note.body)
-    mentioned = queries.users_in_store(session, store_id=customer.store_id, usernames=names)
-    known = {u.username.lower() for u in mentioned}
-    unknown = [n for n in names if n.lower() not in known]
-    if unknown:
-        raise field_error(
-            ("body", "body"),
-            "no such user in this store: " + ", ".join(f"@{n}" for n in unknown),
-        )
-    entry = queries.add_note(
-        session, customer=customer, author=user, body=note.body, mentioned=mentioned
-    )
-    publish(
-        bus,
-        customer.store_id,
-        "thread.updated",
-        {
-            "customer_id": customer.id,
-            "entry_id": entry.id,
-            "kind": entry.kind,
-            "mentions": [u.id for u in mentioned],
-        },
-    )
-    return entry
+    """Post a note; every `@username` must be an active user of the customer's store (an
+    unknown one is a 422 naming it)."""
+    return thread.add_note(session, user, bus, customer_id=customer_id, body=note.body)
 
 
 @router.get("/me/mentions", response_model=Page[MentionOut])

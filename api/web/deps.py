@@ -1,7 +1,7 @@
 """Dependencies of the web pages: the logged-in user (from the session cookie) and CSRF.
 
-Pages reuse the API's scope (`api.deps.get_scope`) and data-access functions; only how the
-user is found differs (a cookie instead of a bearer token).
+Pages reuse the API's scope (`api.deps.get_scope`), data-access functions and use cases; only
+how the user is found differs (a cookie instead of a bearer token).
 """
 
 from __future__ import annotations

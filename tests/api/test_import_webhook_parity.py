@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.webhook_auth import signed_headers
 from events.bus import STREAM, Event, EventBus
+from ivr.phone import FICTIONAL
 from records import integrations, outbound
 from records.importer import import_path
 from records.models import Call, FollowUp, RepairOrder, StatusEventRow, Store, ThreadEntry
@@ -47,8 +48,16 @@ def _trail(session: Session, number: str, r: redis.Redis) -> dict[str, Any]:
         "events": [(e.status, e.at.isoformat(), e.note) for e in events],
         "sources": [e.source for e in events],
         "entries": [
-            (e.body.replace(number, "N"), e.author_id, e.at.isoformat(),
-             {k: v for k, v in e.data.items() if k not in ("repair_order_id", "number", "source")})
+            (
+                e.body.replace(number, "N"),
+                e.author_id,
+                e.at.isoformat(),
+                {
+                    k: v
+                    for k, v in e.data.items()
+                    if k not in ("repair_order_id", "number", "source")
+                },
+            )
             for e in entries
         ],  # fmt: skip
         "fired": [(f.due_at.isoformat() if f.due_at else None, f.text) for f in fired],
@@ -71,11 +80,12 @@ def test_an_import_and_the_webhook_leave_the_same_trail(
     assert import_path(engine, EXAMPLE, bus=bus).ok
     with sessions.begin() as session:
         store = session.scalars(select(Store).where(Store.dms_id == "EX1")).one()
-        store.outbound = {"pickup_calls": True}
+        store.outbound = {"pickup_calls": True, "allow": [FICTIONAL]}  # +1 555
         integration, secret = integrations.create(session, store=store, name="DMS")
         key_id = integration.key_id
-        for ro in session.scalars(select(RepairOrder).where(RepairOrder.number.in_(["70123",
-                                                                                    "70124"]))):
+        for ro in session.scalars(
+            select(RepairOrder).where(RepairOrder.number.in_(["70123", "70124"]))
+        ):
             session.add(FollowUp(store_id=store.id, kind="promise", customer_id=ro.customer_id,
                                  repair_order_id=ro.id, trigger="status:Ready for Pickup",
                                  text="call when ready"))  # fmt: skip

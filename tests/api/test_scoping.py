@@ -1,21 +1,37 @@
 """Store scope, route by route: another store's objects are 404 and never appear in lists.
 
 Every route of the app must be listed here (or in NOT_STORE_SCOPED with the reason), so a new
-route cannot ship without a scoping test.
+route cannot ship without a scoping test: the API's from its OpenAPI schema, the web pages'
+(which are not in the schema) from the app's routes. The pages must refuse exactly what the
+API refuses, since both call the same use cases; the page tests below check that they do.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import followups
-from records.models import Call, RepairOrder
+from records.models import (
+    Call,
+    CallbackTask,
+    FollowUp,
+    Mention,
+    PhoneNumber,
+    RepairOrder,
+    ThreadEntry,
+    User,
+)
 from tests.api.conftest import NOW, SHARED_PHONE, SHARED_RO, Api
+from tests.web.conftest import PASSWORD_HASH, log_in
 
 # (method, path, json body) for one object of store B; {placeholders} are store B's ids.
 OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -304,23 +320,24 @@ def test_follow_up_lists_stay_in_store(api: Api, follow_ups: dict[str, dict[str,
     assert _store_ids(everyone) == set(stores.values())
 
 
+def _template(path: str) -> str:
+    """A filled-in test path as the route declares it: `/calls/{call}?x=1` → `/calls/{call_id}`."""
+    return (
+        path.split("?")[0]
+        .replace("{customer}", "{customer_id}")
+        .replace("{ro}", "{ro_id}")
+        .replace("{callback}", "{task_id}")
+        .replace("{mention}", "{mention_id}")
+        .replace("{call}", "{call_id}")
+        .replace("{line_item}", "{item_id}")
+        .replace("{follow_up}", "{follow_up_id}")
+        .replace(f"/{SHARED_RO}/", "/{number}/")
+        .replace(f"/{SHARED_RO}", "/{number}")
+    )
+
+
 def test_every_route_has_a_scoping_test(api: Api) -> None:
-    covered = {(m, "/api/v1" + p.split("?")[0]) for m, p, _ in OBJECT_ROUTES}
-    covered = {
-        (
-            m,
-            p.replace("{customer}", "{customer_id}")
-            .replace("{ro}", "{ro_id}")
-            .replace("{callback}", "{task_id}")
-            .replace("{mention}", "{mention_id}")
-            .replace("{call}", "{call_id}")
-            .replace("{line_item}", "{item_id}")
-            .replace("{follow_up}", "{follow_up_id}")
-            .replace(f"/{SHARED_RO}/", "/{number}/")
-            .replace(f"/{SHARED_RO}", "/{number}"),
-        )
-        for m, p in covered
-    }
+    covered = {(m, "/api/v1" + _template(p)) for m, p, _ in OBJECT_ROUTES}
     routes = {
         (method.upper(), path)
         for path, ops in api.client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
@@ -351,3 +368,212 @@ def test_purchase_creation_stays_in_store(api: Api) -> None:
     deals = [p["dms_id"] for p in api.as_("bob").get(url).json()]
     assert sorted(deals) == ["D-1", "D-2"]
     assert api.as_("ann").get(url).status_code == 404
+
+
+# --- the web pages ------------------------------------------------------------------------
+
+OF_A = ("ann", "mary")  # of store A
+# (method, path, form, outsiders, insider, the insider's status) for one object of store B:
+# the outsiders get 404 and change nothing; the insider (of store B) gets through, so the 404
+# is about scope. Click-to-call gets as far as "no phone number of yours to ring" (409).
+PAGE_ROUTES: list[tuple[str, str, dict[str, Any] | None, tuple[str, ...], str, int]] = [
+    ("GET", "/customers/{customer}", None, OF_A, "bob", 200),
+    ("GET", "/calls/{call}", None, OF_A, "bob", 200),
+    ("GET", "/calls?store={store}", None, OF_A, "bob", 200),
+    ("GET", "/audit?store={store}", None, ("mary",), "bea", 200),
+    ("GET", "/dashboard?store={store}", None, ("mary",), "bea", 200),
+    ("GET", "/morning?store={store}", None, ("mary",), "bea", 200),
+    ("POST", "/callbacks/{callback}/done", {}, OF_A, "bob", 303),
+    ("POST", "/mentions/{mention}/seen", {}, OF_A, "bob", 303),
+    ("POST", "/follow-ups/{follow_up}/outcome", {"outcome": "no_answer"}, OF_A, "bob", 303),
+    ("POST", "/follow-ups/{follow_up}/call", {}, OF_A, "bob", 409),
+    (
+        "POST",
+        "/follow-ups/promise",
+        {"ro_number": "9B", "text": "call", "when": "part"},
+        OF_A,
+        "bob",
+        303,
+    ),
+    ("POST", "/calls/{call}/link", {"customer_id": "{customer}"}, OF_A, "bob", 303),
+    ("POST", "/customers/{customer}/notes", {"body": "hello"}, OF_A, "bob", 303),
+    ("POST", "/customers/{customer}/call", {}, OF_A, "bob", 409),
+    ("POST", "/audit/{customer}", {"week": "2026-11-23"}, ("mary",), "bea", 303),
+]
+# Pages that list the caller's stores' objects (url, who looks): store B's never appear.
+PAGE_LISTS = {
+    ("GET", "/"): ("/", OF_A),
+    ("GET", "/follow-ups"): ("/follow-ups", OF_A),
+    ("GET", "/customers"): ("/customers?q=jo", OF_A),
+    ("GET", "/search"): ("/search?q=brakes", OF_A),
+    ("GET", "/morning/items"): ("/morning/items?of=callback&ids={callback}", ("mary",)),
+}
+PAGE_NOT_STORE_SCOPED = {
+    ("GET", "/login"): "public: the login form",
+    ("POST", "/login"): "public: checks a password (tests/web/test_pages.py)",
+    ("POST", "/logout"): "ends the caller's own session (test_logout_revokes_the_session)",
+    ("GET", "/flows"): "the flows folder, the same for every store",
+}
+PAGE_USERS = ("ann", "mary", "bob", "bea")
+PageAs = Callable[[str], tuple[TestClient, str]]
+
+
+@pytest.fixture
+def pages(api: Api, sessions: sessionmaker[Session]) -> PageAs:
+    """`pages("ann")`: a browser-like client logged in through the form, and its CSRF token."""
+    with sessions.begin() as session:
+        for name in PAGE_USERS:
+            user = session.get(User, api.world.users[name])
+            assert user is not None
+            user.password_hash = PASSWORD_HASH
+    logged_in: dict[str, tuple[TestClient, str]] = {}
+
+    def as_(username: str) -> tuple[TestClient, str]:
+        if username not in logged_in:
+            client = TestClient(api.client.app)
+            logged_in[username] = (client, log_in(client, username))
+        return logged_in[username]
+
+    return as_
+
+
+def _store_state(sessions: sessionmaker[Session], store_id: int) -> dict[str, Any]:
+    """What a page could change in one store: thread, callbacks, follow-ups, calls, mentions."""
+    with sessions() as session:
+        return {
+            "entries": session.scalar(select(func.count()).where(ThreadEntry.store_id == store_id)),
+            "phones": session.scalar(select(func.count()).where(PhoneNumber.store_id == store_id)),
+            "callbacks": session.execute(
+                select(CallbackTask.id, CallbackTask.done_at, CallbackTask.done_by_id)
+                .where(CallbackTask.store_id == store_id)
+                .order_by(CallbackTask.id)
+            ).all(),
+            "follow_ups": session.execute(
+                select(FollowUp.id, FollowUp.attempts, FollowUp.due_at, FollowUp.done_at)
+                .where(FollowUp.store_id == store_id)
+                .order_by(FollowUp.id)
+            ).all(),
+            "calls": session.execute(
+                select(Call.id, Call.customer_id).where(Call.store_id == store_id).order_by(Call.id)
+            ).all(),
+            "mentions": session.execute(
+                select(Mention.id, Mention.seen_at)
+                .join(ThreadEntry, Mention.entry_id == ThreadEntry.id)
+                .where(ThreadEntry.store_id == store_id)
+                .order_by(Mention.id)
+            ).all(),
+        }
+
+
+def _page(client: TestClient, csrf: str, method: str, url: str, form: Any) -> Any:
+    if method == "GET":
+        return client.get(url, follow_redirects=False)
+    return client.post(url, data={**(form or {}), "csrf": csrf}, follow_redirects=False)
+
+
+def test_pages_refuse_other_stores_objects_and_change_nothing(
+    api: Api,
+    sessions: sessionmaker[Session],
+    pages: PageAs,
+    calls: dict[str, int],
+    follow_ups: dict[str, dict[str, int]],
+) -> None:
+    """Every page route on store B's objects: ann (advisor of A) and mary (manager of A) get
+    404 and store B is as it was; then B's own people get through, route by route."""
+    before = _store_state(sessions, api.world.stores["B"])
+    filled = [
+        (method, *_fill(api, "B", path, form, calls, follow_ups), outsiders, insider, code)
+        for method, path, form, outsiders, insider, code in PAGE_ROUTES
+    ]
+    for method, url, form, outsiders, _insider, _code in filled:
+        for outsider in outsiders:
+            response = _page(*pages(outsider), method, url, form)
+            assert response.status_code == 404, (outsider, method, url, response.text)
+            assert "Joan" not in response.text and "VINB" not in response.text
+    assert _store_state(sessions, api.world.stores["B"]) == before
+    for method, url, form, _outsiders, insider, code in filled:
+        response = _page(*pages(insider), method, url, form)
+        assert response.status_code == code, (insider, method, url, response.text)
+    assert _store_state(sessions, api.world.stores["B"]) != before  # not vacuous
+
+
+def test_page_lists_stay_in_store(api: Api, pages: PageAs, calls: dict[str, int]) -> None:
+    for url, users in PAGE_LISTS.values():
+        filled, _ = _fill(api, "B", url, None, calls)
+        for user in users:
+            response = pages(user)[0].get(filled)
+            assert response.status_code == 200, (user, filled)
+            assert "Joan" not in response.text and "VINB" not in response.text, (user, filled)
+
+
+def test_every_page_route_has_a_scoping_test(api: Api) -> None:
+    """The pages are not in the OpenAPI schema: take them from the app's routes. A table entry
+    for a route that no longer exists fails too, so the tables cannot rot."""
+    app = api.client.app
+    pages = {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)  # type: ignore[attr-defined]
+        if isinstance(route.original_route, APIRoute) and not route.include_in_schema
+        for method in route.methods or ()
+    }
+    covered = {(m, _template(p)) for m, p, *_ in PAGE_ROUTES}
+    listed = covered | set(PAGE_LISTS) | set(PAGE_NOT_STORE_SCOPED)
+    assert not pages - listed, f"pages without a scoping test: {sorted(pages - listed)}"
+    assert not listed - pages, f"tests for pages that do not exist: {sorted(listed - pages)}"
+    changing = {(m, p) for m, p in pages if m != "GET"}
+    unchecked = changing - covered - set(PAGE_NOT_STORE_SCOPED)
+    assert not unchecked, f"state-changing pages without a scoping test: {sorted(unchecked)}"
+
+
+def test_pages_keep_the_owner_rule(
+    api: Api, sessions: sessionmaker[Session], pages: PageAs
+) -> None:
+    """alex's callback and promise in store A: ann, another advisor of A, is refused by the
+    pages exactly as by the API (404, shown as a page) and nothing changes; mary, their
+    manager, may work them from the pages."""
+    w = api.world
+    with sessions.begin() as session:
+        task = CallbackTask(
+            store_id=w.stores["A"],
+            phone="+15550200005",
+            owner_id=w.users["alex"],
+            reason="alex's",
+            due_at=NOW,
+        )
+        session.add(task)
+        ro = session.get(RepairOrder, w.ros["A"])
+        assert ro is not None
+        promise = followups.create_promise(
+            session, ro=ro, text="alex's promise", created_by_id=w.users["alex"], due_at=NOW
+        )
+        session.flush()
+        task_id, fu_id = task.id, promise.id
+    before = _store_state(sessions, w.stores["A"])
+    ann, csrf = pages("ann")
+    for url, form in (
+        (f"/callbacks/{task_id}/done", {}),
+        (f"/follow-ups/{fu_id}/outcome", {"outcome": "booked"}),
+        (f"/follow-ups/{fu_id}/call", {}),
+    ):
+        refused = ann.post(url, data={**form, "csrf": csrf}, headers={"accept": "text/html"})
+        assert refused.status_code == 404, (url, refused.text)
+        assert "<h1>Not found</h1>" in refused.text and " not found." in refused.text
+        assert "Traceback" not in refused.text
+    assert api.as_("ann").post(f"/callbacks/{task_id}/done").status_code == 404
+    outcome = api.as_("ann").post(f"/follow-ups/{fu_id}/outcome", json={"outcome": "booked"})
+    assert outcome.status_code == 404
+    assert _store_state(sessions, w.stores["A"]) == before
+    mary, csrf = pages("mary")
+    done = mary.post(f"/callbacks/{task_id}/done", data={"csrf": csrf}, follow_redirects=False)
+    assert done.status_code == 303
+    worked = mary.post(
+        f"/follow-ups/{fu_id}/outcome",
+        data={"outcome": "booked", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert worked.status_code == 303
+    with sessions() as session:
+        closed = session.get(CallbackTask, task_id)
+        assert closed is not None and closed.done_by_id == w.users["mary"]
+        booked = session.get(FollowUp, fu_id)
+        assert booked is not None and booked.outcome == "booked"

@@ -8,8 +8,8 @@ import time
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.mentions import parse_mentions
 from events.bus import store_channel
+from ivr.mentions import parse_mentions
 from records.models import Store, User
 from tests.api.conftest import Api
 

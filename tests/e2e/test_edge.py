@@ -100,7 +100,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[E
     settings = Settings(
         sip_bind=f"127.0.0.1:{port}",
         edge_workers=[f"127.0.0.1:{base}", f"127.0.0.1:{base + 1}"],
-        edge_trusted=["127.0.0.1", "127.0.0.2/32"],
+        sip_trusted=["127.0.0.1", "127.0.0.2/32"],
         edge_probe_interval_s=1,
         edge_failover_ms=1000,
         edge_pike_density=20,

@@ -37,6 +37,7 @@ from api.auth import issue_token
 from api.webhook_auth import signed_headers
 from events.bus import STREAM, EventBus
 from ivr.config import Settings
+from ivr.phone import FICTIONAL
 from records import integrations, outbound
 from records.call_writer import CallWriterConsumer
 from records.db import make_engine, session_factory
@@ -100,7 +101,7 @@ def world(tmp_path: Path, sqlite_template: Path) -> Iterator[World]:
                                                          "sat", "sun")},
             recording_consent=False,
             numbers=[StoreNumber(e164=DID)],
-            outbound={"advisor_ring_s": 3, "customer_ring_s": 3},
+            outbound={"advisor_ring_s": 3, "customer_ring_s": 3, "allow": [FICTIONAL]},
         )  # fmt: skip
         session.add(store)
         session.flush()
@@ -151,6 +152,8 @@ class SipWorkerProcess:
             "DRIVELINE_PROMPTS_DIR": str(workdir / "prompts"),
             "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
             "DRIVELINE_TRUNK_URI": f"sip:{{number}}@127.0.0.1:{trunk_port}",
+            "DRIVELINE_TRUNK_REALM": "trunk.test",  # the realm trunk_digest.xml challenges with
+            "DRIVELINE_DIAL_ALLOW": json.dumps([FICTIONAL]),
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
@@ -380,6 +383,24 @@ def test_a_trunk_asking_for_digest_credentials_gets_them(rig: Rig) -> None:
     assert call.disposition == "transferred" and call.answered_at is not None
 
 
+def test_credentials_are_not_offered_to_another_realm(rig: Rig) -> None:
+    """A challenge naming a realm other than the trunk's (someone else's server on the path)
+    gets no digest at all: the credentials are for the trunk's realm alone."""
+    advisor = rig.phone("advisor_answer.xml", hold_ms=300)
+    trunk = rig.phone("trunk_digest.xml", hold_ms=1500, timeout=8)  # challenges: trunk.test
+    rig.set_advisor_contact(advisor)
+    env = {**_trunk_credentials("trunk-s3cret"), "DRIVELINE_TRUNK_REALM": "pbx.example"}
+    rig.start_worker(trunk, env=env)
+    placed = rig.place()
+
+    heard = trunk.wait()
+    assert heard.returncode != 0  # it waited in vain for an INVITE with credentials
+    assert "Authorization:" not in heard.messages, heard.messages[-2000:]
+    assert advisor.wait().returncode == 0
+    call = rig.record(placed["id"])
+    assert call.disposition == "failed"
+
+
 def test_a_wrong_trunk_password_ends_the_call_cleanly(rig: Rig) -> None:
     advisor = rig.phone("advisor_answer.xml", hold_ms=300)
     trunk = rig.phone("trunk_digest.xml", hold_ms=1500)
@@ -591,7 +612,8 @@ def _opt_in(rig: Rig, ring_s: float = 3) -> None:
     with rig.world.sessions.begin() as session:
         store = session.get(Store, rig.world.store_id)
         assert store is not None
-        store.outbound = {"pickup_calls": True, "customer_ring_s": ring_s, "pickup_retry_s": 1}
+        store.outbound = {"pickup_calls": True, "customer_ring_s": ring_s, "pickup_retry_s": 1,
+                          "allow": [FICTIONAL]}  # fmt: skip
 
 
 def _pickup_call(rig: Rig) -> Call:
@@ -713,3 +735,40 @@ def test_a_worker_takes_only_the_calls_it_has_slots_for(
         sync.close()
     assert result[:-1] == sorted(taken)
     assert result[-1] == ("nothing left" if "click" in taken else "click")
+
+
+def test_a_queued_job_to_a_premium_number_is_refused_by_the_worker(rig: Rig) -> None:
+    """Whatever put the job on the queue (a bug, a job forged in Redis), the worker dials only
+    what its own dial rule allows: no advisor is rung, nothing reaches the trunk."""
+    import socket
+
+    trunk, advisor = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    for sock in (trunk, advisor):
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.5)
+    try:
+        rig.worker = SipWorkerProcess(
+            rig.tmp, rig.world.db_url, rig.redis_url, trunk.getsockname()[1]
+        )
+        call_uuid = f"premium-{uuid.uuid4().hex[:8]}"
+        sync = redis.Redis.from_url(rig.redis_url)
+        outbound.enqueue(sync, outbound.OutboundJob(
+            kind="click_to_call", call_uuid=call_uuid, call_id=1,
+            store_id=rig.world.store_id, destination="+19005550123", caller_id=DID,
+            advisor_contact=f"sip:{ADVISOR_USER}@127.0.0.1:{advisor.getsockname()[1]}",
+            expires_at=datetime.now(UTC) + timedelta(minutes=1),
+        ))  # fmt: skip
+        sync.close()
+        deadline = time.monotonic() + 20
+        while "failed" not in rig.outbound_states(call_uuid):
+            assert time.monotonic() < deadline, rig.worker_log()[-3000:]
+            time.sleep(0.2)
+        assert "not an allowed destination" in rig.worker_log()
+        for sock in (advisor, trunk):
+            with pytest.raises(TimeoutError):
+                data = sock.recv(4096)
+                pytest.fail(f"the worker dialled {call_uuid}: {data[:200]!r}")
+    finally:
+        trunk.close()
+        advisor.close()
+

@@ -70,3 +70,18 @@ def test_a_redirect_from_the_called_phone_is_not_followed(
         pytest.fail(f"the worker followed the redirect: {data[:200]!r}")
     worker.wait_for(lambda e: e["event"] == "fallback" and e["call"].startswith("redir"))
     worker.wait_idle()
+
+
+def test_a_call_from_an_untrusted_address_is_refused_before_it_rings(
+    worker: WorkerProcess, sipp: Sipp
+) -> None:
+    """Anyone who reaches a worker could claim a customer's caller ID and hear their repair
+    status: the worker takes calls only from its trusted addresses (the edge, the trunks),
+    checked by itself, not only by the edge. 127.0.0.2 is this host, but not trusted."""
+    result = sipp.run("refused.xml", service=HOLD, call_id="spoof", source="127.0.0.2")
+    assert result.returncode == 0, result.describe()  # 403, nothing rang
+    assert "SIP/2.0 180" not in result.messages
+    assert not worker.of_call("spoof")  # never reached the router: no call events
+    worker.wait_idle()
+    trusted = sipp.run("hold.xml", service=HOLD, call_id="trusted", hold_ms=500)
+    assert trusted.returncode == 0, trusted.describe()  # from 127.0.0.1 the same call works

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from events.bus import Event, store_channel
+from ivr.phone import FICTIONAL
 from records.models import (
     Customer,
     PhoneNumber,
@@ -33,6 +34,8 @@ def make_store(dms_id: str = "S1", did: str = "+15550300100", **kw: Any) -> Stor
         hours=kw.pop("hours", {"mon": [["07:00", "18:00"]]}),
         custom_statuses=kw.pop("custom_statuses", []),
         numbers=[StoreNumber(e164=did)],
+        # The tests' +1 555 numbers are fictional: allowed like a real store's own range.
+        outbound={"allow": [FICTIONAL], **(kw.pop("outbound", None) or {})},
         **kw,
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from events.bus import STREAM, Event, EventBus
 from ivr.cli import main
+from ivr.phone import FICTIONAL
 from records import outbound, views
 from records.importer import (
     ImportFileError,
@@ -187,7 +188,7 @@ def test_an_imported_ready_for_pickup_is_a_status_change(
     import_path(engine, EXAMPLE, bus=bus)
     with sessions.begin() as s:  # the store opted in to pickup calls, open around the clock
         store = s.scalars(select(Store).where(Store.dms_id == "EX1")).one()
-        store.outbound = {"pickup_calls": True}
+        store.outbound = {"pickup_calls": True, "allow": [FICTIONAL]}  # +1 555
         store.hours = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri")} | {
             d: [["00:00", "23:59"]] for d in ("sat", "sun")
         }
@@ -433,7 +434,7 @@ def test_the_import_command_queues_the_pickup_call(
     assert runner.invoke(main, ["import", str(EXAMPLE)], env=env).exit_code == 0
     with sessions.begin() as s:
         store = s.scalars(select(Store).where(Store.dms_id == "EX1")).one()
-        store.outbound = {"pickup_calls": True}
+        store.outbound = {"pickup_calls": True, "allow": [FICTIONAL]}  # +1 555
     ready = [{"type": "repair_order", "store": "EX1", "number": "70123",
               "status": "Ready for Pickup"}]  # fmt: skip
     result = runner.invoke(main, ["import", str(_write_json(tmp_path, ready))], env=env)

@@ -269,6 +269,21 @@ def test_each_job_goes_to_one_worker_and_retries_wait_until_due(redis_url: str) 
 def test_bad_policies_fall_back_to_the_strict_defaults() -> None:
     store = make_store(outbound={"allow": ["("], "per_advisor_hour": 3})
     policy = outbound.policy_for(store)
-    assert policy.allow == [outbound.NANP] and policy.per_advisor_hour == 20
-    assert policy.allows("+15550201234") and not policy.allows("+442079460958")
-    assert not policy.allows("+1555020123")  # one digit short
+    assert policy.allow == [] and policy.geographic and policy.per_advisor_hour == 20
+    assert policy.allows("+12025550123") and not policy.allows("+442079460958")
+    assert not policy.allows("+1202555012")  # one digit short
+
+
+@pytest.mark.parametrize(
+    ("number", "allowed"),
+    [("+12025550123", True), ("+14165550123", True), ("+19005550123", False),
+     ("+18005550123", False), ("+18765550123", False), ("+18095550123", False),
+     ("+12129761234", False), ("+15005550123", False), ("+15552010001", False),
+     ("+442079460958", False)],
+)  # fmt: skip
+def test_the_default_policy_allows_us_and_canadian_geographic_numbers_only(
+    number: str, allowed: bool
+) -> None:
+    """Premium (900), toll-free, Jamaica and the Dominican Republic (+1 but international
+    rates), a 976 exchange, personal 500 numbers and the fictional 555 area are refused."""
+    assert outbound.OutboundPolicy().allows(number) is allowed

@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
+from ivr.phone import FICTIONAL, DestinationRule
 from ivr.speech import FakeTTS
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig, NoCapacity, SipEndpoint
@@ -42,7 +43,9 @@ class ScriptedEndpoint:
         self.actions: list[tuple[str, Any]] = []
         self.level = 0
         self._ids = 0
-        self.config = EndpointConfig(trunk_uri="sip:{number}@trunk.example")
+        self.config = EndpointConfig(
+            trunk_uri="sip:{number}@trunk.example", dial_rule=DestinationRule(allow=(FICTIONAL,))
+        )
         self.answers: dict[str, tuple[Any, ...]] = {}
         self.slots = 3
         self.sinks: dict[int, Any] = {}
@@ -377,6 +380,20 @@ async def test_numbers_go_through_the_trunk_or_fail(
     assert [a for a in endpoint.actions if a[0] == "dial"] == [
         ("dial", "sip:+15552010001@trunk.example")
     ]
+
+
+@pytest.mark.parametrize(
+    "contact", ["+19005550199", "+18765550199", "+442079460958", "sip:+19005550199@trunk.example"]
+)
+async def test_a_transfer_never_rings_a_number_outside_the_dial_rule(
+    channel: PjsuaChannel, endpoint: ScriptedEndpoint, contact: str
+) -> None:
+    """A flow (or an advisor's contact) naming a premium, Caribbean or foreign number: the
+    worker refuses it itself, whatever the API checked."""
+    endpoint.answers = {"sip:+19005550199@trunk.example": ("answer", 0.01)}
+    result = await channel.transfer([contact], ring_seconds=1)
+    assert result.status == TransferStatus.failed
+    assert [a for a in endpoint.actions if a[0] == "dial"] == []
 
 
 async def test_caller_hanging_up_while_it_rings_cancels_the_legs(

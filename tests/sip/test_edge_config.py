@@ -20,7 +20,7 @@ def test_the_rendered_config_passes_kamailio_check(tmp_path: Path) -> None:
     settings = Settings(
         sip_bind="127.0.0.1:15060",
         edge_workers=["127.0.0.1:15070", "10.0.0.7:5060"],
-        edge_trusted=["203.0.113.10", "198.51.100.0/24"],
+        sip_trusted=["203.0.113.10", "198.51.100.0/24"],
     )
     files = render(settings, tmp_path / "run")
     result = check(files, kamailio)
@@ -62,20 +62,20 @@ def test_bad_edge_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="edge_workers"):
         Settings(edge_workers=["no-port"])
     with pytest.raises(ValueError):
-        render(Settings(edge_trusted=["not-an-address"]), tmp_path)
+        render(Settings(sip_trusted=["not-an-address"]), tmp_path)
 
 
 def test_edge_check_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kamailio_path()
     monkeypatch.setenv("DRIVELINE_SIP_BIND", "127.0.0.1:15061")
-    monkeypatch.setenv("DRIVELINE_EDGE_TRUSTED", '["not-an-address"]')
+    monkeypatch.setenv("DRIVELINE_SIP_TRUSTED", '["not-an-address"]')
     from ivr.config import get_settings
 
     get_settings.cache_clear()
     try:
         bad = CliRunner().invoke(main, ["edge", "--check", "--run-dir", str(tmp_path)])
-        assert bad.exit_code != 0 and "edge_trusted" in bad.output
-        monkeypatch.setenv("DRIVELINE_EDGE_TRUSTED", '["192.0.2.0/24"]')
+        assert bad.exit_code != 0 and "sip_trusted" in bad.output
+        monkeypatch.setenv("DRIVELINE_SIP_TRUSTED", '["192.0.2.0/24"]')
         get_settings.cache_clear()
         good = CliRunner().invoke(main, ["edge", "--check", "--run-dir", str(tmp_path)])
         assert good.exit_code == 0, good.output

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.phone import FICTIONAL, DestinationRule
 from sip.endpoint import EndpointConfig
 from sip.media import (
     finish_wav,
@@ -70,16 +71,43 @@ async def test_finish_wav_repairs_after_its_timeout(tmp_path: Path) -> None:
     ("trunk", "contact", "uri"),
     [
         (None, "sip:alice@pbx", "sip:alice@pbx"),
-        (None, "+15552010001", None),
-        ("sip:{number}@trunk.example;transport=tcp", "+15552010001",
-         "sip:+15552010001@trunk.example;transport=tcp"),
-        ("sip:trunk.example:5060", "+15552010001", "sip:+15552010001@trunk.example:5060"),
-        ("trunk.example", "+15552010001", "sip:+15552010001@trunk.example"),
-        ("sip:trunk.example", "5552010001", None),  # not E.164
+        (None, "+12025550123", None),
+        ("sip:{number}@trunk.example;transport=tcp", "+12025550123",
+         "sip:+12025550123@trunk.example;transport=tcp"),
+        ("sip:trunk.example:5060", "+12025550123", "sip:+12025550123@trunk.example:5060"),
+        ("trunk.example", "+14165550123", "sip:+14165550123@trunk.example"),  # Toronto
+        ("sip:trunk.example", "2025550123", None),  # not E.164
+        # Outside the default dial rule: premium, toll-free, Jamaica, London, a 976 exchange.
+        ("trunk.example", "+19005550123", None),
+        ("trunk.example", "+18005550123", None),
+        ("trunk.example", "+18765550123", None),
+        ("trunk.example", "+442079460958", None),
+        ("trunk.example", "+12129761234", None),
+        (None, "sip:+19005550123@trunk.example", None),  # a number in a SIP URI too
+        (None, "sip:011442079460958@trunk.example", None),
+        (None, "sip:+12025550123@pbx", "sip:+12025550123@pbx"),
     ],
 )  # fmt: skip
 def test_dial_uri(trunk: str | None, contact: str, uri: str | None) -> None:
     assert EndpointConfig(trunk_uri=trunk).dial_uri(contact) == uri
+
+
+def test_the_dial_rule_can_allow_more_and_the_dial_tool_anything() -> None:
+    wider = EndpointConfig(trunk_uri="trunk.example", dial_rule=DestinationRule(allow=(FICTIONAL,)))
+    assert wider.dial_uri("+15552010001") == "sip:+15552010001@trunk.example"
+    assert wider.dial_uri("+19005550123") is None
+    assert EndpointConfig(trunk_uri="trunk.example", dial_rule=None).dial_uri("+19005550123")
+
+
+@pytest.mark.parametrize(
+    ("source", "trusted"),
+    [("127.0.0.1:5060", True), ("127.0.0.2:5060", False), ("10.1.2.3:5060", True),
+     ("203.0.113.9:5060", False), ("[::1]:5060", False), ("garbage", False)],
+)  # fmt: skip
+def test_only_trusted_sources_may_call(source: str, trusted: bool) -> None:
+    config = EndpointConfig(trusted=("127.0.0.1", "10.0.0.0/8"))
+    assert config.trusts(source) is trusted
+    assert EndpointConfig(trusted=None).trusts(source)
 
 
 def test_outbound_reserve_must_leave_an_inbound_slot() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.phone import uri_user
 from sip.endpoint import EndpointConfig
 from sip.events import CallOffered
-from sip.worker import inbound_from, parse_bind, uri_user
+from sip.worker import inbound_from, parse_bind
 
 
 @pytest.mark.parametrize(

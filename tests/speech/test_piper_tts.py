@@ -19,6 +19,7 @@ from ivr.config import Settings
 from ivr.speech import PHONE_RATE, FakeTTS, cache_key
 from speech import prerender
 from speech.piper_tts import PEAK, PiperTTS, default_tts, to_phone_audio, write_wav_atomically
+from tests.needs import require
 
 GREETING = "Thanks for calling Demo Chevrolet service."
 
@@ -52,9 +53,9 @@ async def test_greeting_is_an_8khz_mono_16bit_wav_of_speech(tts: PiperTTS) -> No
     assert abs(int(samples[0])) < 50 and abs(int(samples[-1])) < 50  # faded: no click
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 async def test_resampling_matches_sox(tts: PiperTTS, tmp_path: Path) -> None:
     """Same piper samples through our path and through sox's resampler: the same signal."""
+    require(shutil.which("sox"), "sox is not installed (apt install sox)")
     native = await asyncio.to_thread(tts.synthesize, GREETING)
     ours = to_phone_audio(native, tts.sample_rate).astype(np.float64)
 

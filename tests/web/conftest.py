@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from ivr.config import Settings
 from records.models import User
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import World, build_world
+from tests.needs import require
 from tests.web.browser import CHROMIUM
 
 bus = api_fixtures.bus  # the API tests' Redis event bus fixture, shared
@@ -77,7 +79,9 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
 @pytest.fixture(scope="module")
 def web_browser() -> Iterator[Any]:
     """Debian's headless Chromium (no download), one per test module."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
+    require(Path(CHROMIUM).exists(), f"browser tests need Debian's chromium at {CHROMIUM}")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]

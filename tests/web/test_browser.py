@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import redis
+from playwright import sync_api
 from sqlalchemy import select
 
 from api.web.sessions import hash_password
@@ -50,9 +51,9 @@ from records.screen_pop import screen_pop_context
 from records.transcripts import SegmentRow, call_entry_key, save_transcript
 from sip.cli import READY as SIP_READY
 from tests.e2e.harness import REPO, SIPP_MEDIA, Sipp, free_udp_port, require_tools
-from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
+from tests.needs import require
+from tests.web.browser import PASSWORD, open_page, serve, shoot
 
-sync_api = pytest.importorskip("playwright.sync_api")
 CALLER = "+15550200003"  # demo customer 3: RO 500003, Tech Working
 LINES = [
     ("IVR", 0.0, "Thanks for calling Demo Chevrolet service."),
@@ -60,7 +61,6 @@ LINES = [
     ("Advisor", 6.5, "The tech is working on the brakes now, ready by five."),
 ]
 
-pytestmark = needs_chromium
 
 
 @dataclass
@@ -455,9 +455,9 @@ def test_advisor_cannot_open_another_stores_thread(web_browser: Any, site: Site)
 def test_a_real_sipp_call_pops_the_card(web_browser: Any, site: Site, tmp_path: Path) -> None:
     """Last, so the SIP worker had the other tests' time to synthesize its prompts: sipp calls
     the worker as demo customer 3, and the card appears on alice's page while it rings."""
-    if site.worker is None:
-        require_tools()  # skips here, fails under CI
-        pytest.skip("no sipp or pjsua2")
+    require_tools()  # skips here, fails under CI
+    require(site.worker is not None, "the site started no SIP worker")
+    assert site.worker is not None
     site.worker.wait_ready()
     page = open_page(web_browser, site.url, "alice")
     page.wait_for_selector("#live-status[data-live='1']")

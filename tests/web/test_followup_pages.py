@@ -129,13 +129,14 @@ def test_record_a_promise_from_the_page(
     assert timed.status_code == 303
     part = post(ro_number="1001", text="call when the part is in", when="part")
     assert part.status_code == 303
-    for form, message in (
-        ({"ro_number": "424242", "text": "x", "due": "2026-12-01T15:00"}, "No such repair order"),
-        ({"ro_number": "1001", "text": "x", "due": "soon"}, "Give the date and time"),
-        ({"ro_number": "1001", "text": "  ", "when": "part"}, "Say what you promised"),
+    for form, code, message in (
+        ({"ro_number": "424242", "text": "x", "due": "2026-12-01T15:00"}, 404, "No such repair"),
+        ({"ro_number": "9B", "text": "x", "when": "part"}, 404, "No such repair order"),  # B's
+        ({"ro_number": "1001", "text": "x", "due": "soon"}, 422, "Give the date and time"),
+        ({"ro_number": "1001", "text": "  ", "when": "part"}, 422, "Say what you promised"),
     ):
         refused = post(**form)
-        assert refused.status_code == 422 and message in refused.text, form
+        assert refused.status_code == code and message in refused.text, form
         assert f'value="{form["ro_number"]}"' in refused.text  # the form keeps what was typed
     with sessions() as session:
         rows = session.scalars(select(FollowUp).order_by(FollowUp.id)).all()
@@ -160,3 +161,25 @@ def test_outcome_twice_says_why(
         url, data={"outcome": "done", "csrf": csrf}, headers={"accept": "text/html"}
     )
     assert again.status_code == 409 and "was closed (done)" in again.text
+
+
+def test_a_promise_from_the_page_keeps_the_apis_owner_rule(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
+    """The page records promises through the API's use case: the admin, who is no user of
+    store A, cannot own a promise on its RO there either, and nothing is written."""
+    csrf = log_in(client, "root")
+    form = {"csrf": csrf, "text": "call when it is in", "when": "part"}
+    refused = client.post("/follow-ups/promise", data={**form, "ro_number": "9A"})
+    assert refused.status_code == 422
+    assert "The owner must be an active user of the store." in refused.text
+    several = client.post("/follow-ups/promise", data={**form, "ro_number": "1001"})
+    assert several.status_code == 422 and "That RO exists in several stores." in several.text
+    api = client.post(
+        "/api/v1/follow-ups",
+        json={"repair_order_id": world.ros["A"], "text": "call", "trigger": "part_arrived"},
+        headers={"Authorization": f"Bearer {world.tokens['root']}"},
+    )
+    assert api.status_code == 422 and "active user of the store" in api.text  # the same rule
+    with sessions() as session:
+        assert session.scalars(select(FollowUp)).all() == []

@@ -24,11 +24,10 @@ from records import outbound
 from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import seed_demo
 from records.models import FollowUp, RepairOrder, User
-from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
+from tests.web.browser import PASSWORD, open_page, serve, shoot
 
 BRAKES = "Front brake pads at 3 mm"  # a demo declined item of alice's, overdue
 
-pytestmark = needs_chromium
 
 
 @dataclass

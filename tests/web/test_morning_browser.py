@@ -20,9 +20,7 @@ from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import DEMO_DID, seed_demo
 from records.models import Call, Customer, Department, Store, ThreadEntry, User, utcnow
 from records.transcripts import call_entry_key
-from tests.web.browser import PASSWORD, needs_chromium, open_page, serve, shoot
-
-pytestmark = needs_chromium
+from tests.web.browser import PASSWORD, open_page, serve, shoot
 
 
 @dataclass

@@ -109,7 +109,7 @@ def test_note_with_mention_reaches_the_mentioned_users_home(
     bad = client.post(
         f"/customers/{customer}/notes", data={"body": "ask @bob (other store)", "csrf": csrf}
     )
-    assert bad.status_code == 422 and "no such user in this store: @bob" in bad.text
+    assert bad.status_code == 422 and "No such user in this store: @bob." in bad.text
     assert "ask @bob (other store)" in bad.text  # the draft is kept
     response = client.post(
         f"/customers/{customer}/notes",
@@ -122,6 +122,24 @@ def test_note_with_mention_reaches_the_mentioned_users_home(
     client.cookies.clear()
     log_in(client, "ann")  # ann was not mentioned
     assert "Parts approved" not in client.get("/").text
+
+
+def test_thread_page_shows_nothing_from_the_query_string(client: TestClient, world: World) -> None:
+    """A link cannot put words on the thread page (a phishing line in the error slot, a note
+    in the box): a refusal and its draft come back only from the POST that was refused."""
+    csrf = log_in(client, "ann")
+    url = f"/customers/{world.customers['A']}"
+    bait = client.get(
+        url, params={"error": "Session expired: call 1-900-555-0100", "draft": "Pwn3d"}
+    )
+    assert bait.status_code == 200
+    assert "1-900-555-0100" not in bait.text and "Pwn3d" not in bait.text
+    assert 'role="alert"' not in bait.text
+    refused = client.post(f"{url}/notes", data={"body": "ask @nobody-here", "csrf": csrf})
+    assert refused.status_code == 422
+    assert "No such user in this store: @nobody-here." in refused.text
+    assert ">ask @nobody-here</textarea>" in refused.text  # the draft, from the POST itself
+    assert "nobody-here" not in client.get(url).text  # and gone on the next visit
 
 
 def test_home_lists_my_callbacks_overdue_first_and_my_mentions(
