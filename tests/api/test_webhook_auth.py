@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
+import shutil
+import subprocess
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -238,3 +241,18 @@ def test_the_readme_example_signs_as_the_server_checks(
 def test_the_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     expected = hmac.new(b"secret", b"1764000000." + b'{"a":1}', hashlib.sha256).hexdigest()
     assert signature("secret", "1764000000", b'{"a":1}') == "sha256=" + expected
+
+
+def test_the_readme_shell_example_signs_alike() -> None:
+    """The README's openssl line computes the same signature as the server."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl ships with the base system"
+    text = README.read_text()
+    section = text[text.index("### DMS webhooks") :]
+    shell = re.search(r"```sh\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    (line,) = [line for line in shell.splitlines() if line.startswith("SIG=")]
+    env = {"PATH": os.environ["PATH"], "TS": "1764000000", "BODY": '{"a": 1}', "SECRET": "s3"}
+    result = subprocess.run(
+        ["bash", "-c", line + '\nprintf %s "$SIG"'], env=env, capture_output=True, text=True
+    )
+    assert "sha256=" + result.stdout == signature("s3", "1764000000", b'{"a": 1}'), result.stderr
