@@ -366,8 +366,9 @@ def prepare_pickup_call(
     """The proactive "your car is ready" call for a status change, or None when it is not a
     change to Ready for Pickup (or the RO has moved on), the store has not opted in, the
     customer is do-not-call or has no allowed number, or this change already has its call (the
-    call's uuid derives from the status event: once each). Outside store hours the call waits
-    for the next opening (`not_before`); a store closed for the next two weeks gets none."""
+    call's uuid derives from the status event: once each), or the customer already had
+    `pickup_per_customer_day` proactive calls in the last 24 hours. Outside store hours the
+    call waits for the next opening (`not_before`); a store closed for two weeks gets none."""
     now = now or utcnow()
     ro = event.repair_order
     if PICKUP_STATUS not in (event.status, ro.status) or event.status != ro.status:
