@@ -27,6 +27,7 @@ from api.routes import (
     customers,
     events,
     followups,
+    integrations,
     me,
     recordings,
     repair_orders,
@@ -83,6 +84,7 @@ def create_app(
     api.include_router(recordings.router)
     api.include_router(followups.router)
     api.include_router(reports.router)
+    api.include_router(integrations.router)
     app.include_router(api)
     app.add_middleware(SecurityHeaders, cookie_secure=settings.cookie_secure)
     _add_error_handlers(app)

@@ -288,7 +288,9 @@ class Lifetime(click.ParamType):
 
 @tokens.command("create")
 @click.argument("username")
-@click.option("--name", default="cli", help="What the token is for, e.g. 'dms-webhook'.")
+@click.option(
+    "--name", default="cli", help="What it is for (the DMS webhooks take integrations instead)."
+)
 @click.option(
     "--expires-in",
     type=Lifetime(),

@@ -6,7 +6,7 @@ holds, so bad input is a 422 naming the field instead of a database error.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -39,6 +39,19 @@ def _sane_time(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+FUTURE_SKEW = timedelta(minutes=5)  # the DMS's clock may run this far ahead of ours
+
+
+def _not_future(value: datetime) -> datetime:
+    # A DMS reports what has happened: a later time is a wrong clock or a forged request.
+    if value > datetime.now(UTC) + FUTURE_SKEW:
+        raise ValueError(
+            f"must not be more than {FUTURE_SKEW.seconds // 60} minutes ahead of the server's "
+            "clock (a DMS reports what has happened)"
+        )
+    return value
+
+
 def _phone(value: str) -> str:
     return to_e164(value)  # BadPhoneNumber is a ValueError: pydantic reports it on the field
 
@@ -52,6 +65,7 @@ Remark = Annotated[str, Field(max_length=2000), _Clean]
 NoteBody = Annotated[str, Field(min_length=1, max_length=10_000), _Clean]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+HappenedAt = Annotated[UtcTime, AfterValidator(_not_future)]  # webhook times
 Phone = Annotated[str, Field(max_length=40), _Clean, AfterValidator(_phone)]
 
 
@@ -196,7 +210,9 @@ class CustomerOut(CustomerSummary):
 
 class StatusChangeIn(In):
     status: StatusName
-    at: UtcTime | None = Field(default=None, description="When the DMS changed it; default now.")
+    at: HappenedAt | None = Field(
+        default=None, description="When the DMS changed it (not in the future); default now."
+    )
     note: Remark | None = None
 
 
@@ -320,7 +336,7 @@ class DmsLineItem(In):
     status: LineStatusName
     description: Description | None = Field(default=None, description="Required for a new line.")
     estimate_cents: Cents | None = None
-    decided_at: UtcTime | None = None
+    decided_at: HappenedAt | None = None
 
 
 class DmsEventIn(In):
@@ -328,7 +344,9 @@ class DmsEventIn(In):
         default=None,
         description="A DMS event on the RO (part_arrived, ...): promises waiting for it are due.",
     )
-    at: UtcTime | None = Field(default=None, description="When it happened; default now.")
+    at: HappenedAt | None = Field(
+        default=None, description="When it happened (not in the future); default now."
+    )
     line_items: list[DmsLineItem] = Field(default_factory=list, max_length=200)
 
 
@@ -423,3 +441,25 @@ class PurchaseIn(In):
     salesperson_id: Id | None = None
     salesperson_name: Annotated[str, Field(max_length=200), _Clean] = ""
     condition: Annotated[str, Field(pattern=r"^(new|used|cpo)$")] = "new"
+
+
+# --- integrations (webhook credentials) -------------------------------------------------------
+
+
+class IntegrationIn(In):
+    store_id: Id
+    name: Label = Field(min_length=1, description="What sends with it, e.g. 'CDK status feed'.")
+
+
+class IntegrationOut(Out):
+    id: int
+    store_id: int
+    name: str
+    key_id: str = Field(description="Sent as X-Driveline-Key with each signed request.")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewIntegrationOut(IntegrationOut):
+    secret: str = Field(description="Signs the webhook requests; shown only this once.")

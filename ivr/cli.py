@@ -48,7 +48,7 @@ def db_upgrade() -> None:
 def _register() -> None:
     from api.cli import serve, tokens, users
     from ivr.cli_flows import flows
-    from records.cli import call_writer, demo_data, import_file
+    from records.cli import call_writer, demo_data, import_file, integrations
     from records.morning_summary import morning_summary_command
     from sip.cli import sip
     from sip.dial import dial
@@ -64,6 +64,7 @@ def _register() -> None:
         flows,
         demo_data,
         import_file,
+        integrations,
         call_writer,
         dial,
         transcribe,

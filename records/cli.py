@@ -23,16 +23,21 @@ def import_file(file: str) -> None:
     """Upsert stores, advisors, customers, phones, vehicles and repair orders from CSV or JSON.
 
     The row format is described in records/IMPORT.md. Bad rows are listed with their row
-    number and skipped; the exit code is 1 if any row failed.
+    number and skipped; the exit code is 1 if any row failed. A changed RO status has the
+    status webhook's effects (thread entry, promises, the pickup call).
     """
+    from events.bus import EventBus
     from records.importer import ImportFileError, import_path
 
+    settings = get_settings()
     engine = _engine()
+    bus = EventBus(settings.redis_url)  # status changes are announced, pickup calls queued
     try:
-        report = import_path(engine, file, region=get_settings().default_region)
+        report = import_path(engine, file, region=settings.default_region, bus=bus)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        bus.close()
         engine.dispose()
     for error in report.errors:
         click.echo(error, err=True)
@@ -93,5 +98,75 @@ def call_writer(consumer: str) -> None:
     click.echo(f"call writer {consumer}: {redis} → {db}")
     try:
         run_call_writer(engine, settings.redis_url, consumer_name=consumer, stop_event=stop)
+    finally:
+        engine.dispose()
+
+
+@click.group()
+def integrations() -> None:
+    """Webhook credentials for a store's DMS (admin): a key id and a signing secret."""
+
+
+@integrations.command("add")
+@click.argument("name")
+@click.option("--store", "store_dms_id", required=True, metavar="DMS_ID", help="The store.")
+def integrations_add(name: str, store_dms_id: str) -> None:
+    """Make an integration NAME for a store and print its key id and secret (only this once)."""
+    from records import queries
+    from records.db import session_factory
+    from usecases import integrations as usecase
+    from usecases.errors import UseCaseError
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as session:
+            store = queries.stores_by_dms_ids(session, dms_ids=[store_dms_id]).get(store_dms_id)
+            if store is None:
+                raise click.BadParameter(f"no such store: {store_dms_id}", param_hint="--store")
+            try:
+                made = usecase.add_integration(session, store_id=store.id, name=name)
+            except UseCaseError as exc:
+                raise click.ClickException(exc.message) from None
+            click.echo(f"integration {made.integration.name!r} for {store.name}")
+            click.echo(f"key id: {made.integration.key_id}")
+            click.echo(f"secret: {made.secret}")
+            click.echo("The secret is not shown again: give it to the DMS integrator now.")
+    finally:
+        engine.dispose()
+
+
+@integrations.command("list")
+def integrations_list() -> None:
+    """Every integration with its store, key id and state (never the secret)."""
+    from records import integrations as rows
+    from records.db import session_factory
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as session:
+            for i in rows.list_all(session):
+                state = f"revoked {i.revoked_at:%Y-%m-%d}" if i.revoked_at else "active"
+                used = f"last used {i.last_used_at:%Y-%m-%d %H:%M}" if i.last_used_at else "unused"
+                click.echo(f"{i.key_id}  {i.store.dms_id}  {i.name}  {state}  {used}")
+    finally:
+        engine.dispose()
+
+
+@integrations.command("revoke")
+@click.argument("key_id")
+def integrations_revoke(key_id: str) -> None:
+    """Refuse KEY_ID's signatures from now on."""
+    from records import integrations as rows
+    from records.db import session_factory
+    from usecases import integrations as usecase
+
+    engine = _engine()
+    try:
+        with session_factory(engine)() as session:
+            found = rows.active_by_key(session, key_id)
+            if found is None:
+                raise click.ClickException(f"no active integration {key_id!r}")
+            usecase.revoke_integration(session, integration_id=found.id)
+            click.echo(f"revoked {key_id} ({found.name})")
     finally:
         engine.dispose()

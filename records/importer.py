@@ -39,8 +39,11 @@ objects, or `{"rows": [...]}`. Field names are case-insensitive.
 - Times are ISO 8601 (`2026-11-25T14:30`, `2026-11-25 14:30-05:00`) or `11/25/2026 2:30 PM`;
   a time without an offset is in the store's time zone.
 - `status` is a standard status, `Picked Up`/`Closed`, or one of the store's custom statuses.
-  A new or changed status appends a status event (source `import`) at `status_at`, else now;
-  an unchanged status appends nothing. A closed status without `closed_at` closes the RO now.
+  A new RO starts with a status event (source `import`) at `status_at`, else now. A changed
+  status is a status change like the webhook's (usecases/status.py): status event, thread
+  entry, promises waiting for it, the pickup call if the store opted in; an unchanged status
+  (or the same change imported again) does nothing. A closed status without `closed_at`
+  closes the RO now.
 - An empty cell (or JSON null) clears an optional field; a field absent from a JSON object is
   left as it is.
 
@@ -66,6 +69,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from events.bus import EventBus
 from ivr.domain import (
     CLOSED_STATUSES,
     STANDARD_STATUSES,
@@ -91,6 +95,10 @@ from records.models import (
     VehiclePurchase,
     utcnow,
 )
+from usecases import status as status_usecase
+from usecases.announce import Announcements
+
+ANNOUNCEMENTS = "driveline.import.announcements"  # session.info key: the current row's
 
 TYPES: tuple[str, ...] = (
     "store",
@@ -652,7 +660,15 @@ def _status(store: Store, raw: str) -> str:
     )
 
 
+def _announcements(session: Session) -> Announcements:
+    """What the rows applied so far have to announce once the file is committed."""
+    said: Announcements = session.info.setdefault(ANNOUNCEMENTS, Announcements())
+    return said
+
+
 def apply_repair_order(session: Session, row: Row, now: datetime) -> str:
+    """A changed status of a known RO goes through `usecases.status`, as the webhook's does:
+    status event, thread entry, promises, the pickup call; the same file twice changes nothing."""
     store = _store(session, row)
     tz = _tz(store)
     number = row.required("number")
@@ -702,9 +718,14 @@ def apply_repair_order(session: Session, row: Row, now: datetime) -> str:
     if row.has("concern"):
         c.set(ro, "concern", row.text("concern"))
     if status is not None:
-        if created or ro.status != status:
-            c.set(ro, "status", status)
+        if created:  # its first status is where it starts: no thread entry, nobody called
             ro.events.append(StatusEventRow(status=status, at=status_at, source="import"))
+        elif ro.status != status:
+            outcome = status_usecase.record_status_change(
+                session, ro=ro, status=status, at=status_at, note=None, source="import", now=now
+            )
+            _announcements(session).extend(outcome.said)
+            c.changed = c.changed or not outcome.duplicate
         closed_at = row.when("closed_at", tz)
         if status in CLOSED_STATUSES:
             c.set(ro, "closed_at", closed_at or ro.closed_at or status_at)
@@ -996,10 +1017,13 @@ def import_rows(
     rows: Iterable[tuple[int, dict[str, Any]]],
     region: str = "US",
     now: datetime | None = None,
+    bus: EventBus | None = None,
 ) -> ImportReport:
-    """Apply rows (dependency order, then file order), each in its own savepoint."""
+    """Apply rows (dependency order, then file order), each in its own savepoint; then, with a
+    `bus`, announce what the committed rows did (status events, pickup calls to queue)."""
     now = now or utcnow()
     report = ImportReport()
+    said = Announcements()
     rank = {kind: i for i, kind in enumerate(TYPES)}
 
     def order(item: tuple[int, dict[str, Any]]) -> tuple[int, int]:
@@ -1017,6 +1041,7 @@ def import_rows(
                 report.add(kind or "(no type)", "failed")
                 continue
             row = Row(kind, fields, region)
+            session.info[ANNOUNCEMENTS] = Announcements()
             try:
                 with session.begin_nested():
                     row.check_fields()
@@ -1032,10 +1057,17 @@ def import_rows(
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 report.errors.append(f"row {number}: database: {reason}")
                 outcome = "failed"
+            row_said = session.info.pop(ANNOUNCEMENTS)
+            if outcome != "failed":  # a failed row's savepoint took its rows back
+                said.extend(row_said)
             report.add(kind, outcome)
+    if bus is not None:
+        said.send(bus)
     return report
 
 
-def import_path(engine: Engine, path: str | Path, region: str = "US") -> ImportReport:
+def import_path(
+    engine: Engine, path: str | Path, region: str = "US", bus: EventBus | None = None
+) -> ImportReport:
     """Read and import one CSV or JSON file; raises ImportFileError if it cannot be read."""
-    return import_rows(engine, read_rows(path), region=region)
+    return import_rows(engine, read_rows(path), region=region, bus=bus)

@@ -185,6 +185,25 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class Integration(Base):
+    """A system that posts to the webhooks for one store (the DMS): its own kind of credential,
+    never a user's token. Each request is signed with HMAC-SHA256 over timestamp and body
+    (api/webhook_auth.py), so the secret is kept as it is: it is shown once, when made, and
+    never listed."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (UniqueConstraint("store_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)  # sent as X-Driveline-Key
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    store: Mapped[Store] = relationship()
+
+
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (

@@ -3,7 +3,8 @@ queue the SIP workers take calls from, the call's live state, and sticky-callbac
 
     API  POST /calls ─▶ prepare_click_to_call (scope, do-not-call, allowed destination, rate
                         limits) ─▶ Call row (direction outbound) ─▶ enqueue(OutboundJob)
-    status webhook  ─▶ prepare_pickup_call (opt-in, store open, do-not-call, once per change)
+    status change   ─▶ prepare_pickup_call (opt-in, store open, do-not-call, once per change,
+                        at most `pickup_per_customer_day` a day per customer)
     SIP worker      ─▶ takes a job only with free call slots (sip/outbound.py), publishes the
                         usual call events plus `call.outbound` progress; `set_state` keeps the
                         latest for `GET /calls/{id}`
@@ -18,6 +19,7 @@ A retry (a proactive call nobody answered) waits in a sorted set until it is due
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +46,8 @@ from records.models import (
     user_stores,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 QUEUE = "driveline:outbound"
 GROUP = "driveline:sip-workers"
@@ -79,6 +83,12 @@ class OutboundPolicy(BaseModel):
     sticky_mode: Literal["direct", "offer"] = "direct"
     pickup_calls: bool = Field(default=False, description="Call when an RO is Ready for Pickup.")
     pickup_retry_s: float = Field(default=600.0, ge=0)
+    pickup_per_customer_day: int = Field(
+        default=2,
+        ge=0,
+        description="Pickup calls to one customer in 24 hours at most, so a DMS status that "
+        "flaps in and out of Ready for Pickup cannot ring them again and again.",
+    )
 
     @field_validator("allow")
     @classmethod
@@ -356,8 +366,9 @@ def prepare_pickup_call(
     """The proactive "your car is ready" call for a status change, or None when it is not a
     change to Ready for Pickup (or the RO has moved on), the store has not opted in, the
     customer is do-not-call or has no allowed number, or this change already has its call (the
-    call's uuid derives from the status event: once each). Outside store hours the call waits
-    for the next opening (`not_before`); a store closed for the next two weeks gets none."""
+    call's uuid derives from the status event: once each), or the customer already had
+    `pickup_per_customer_day` proactive calls in the last 24 hours. Outside store hours the
+    call waits for the next opening (`not_before`); a store closed for two weeks gets none."""
     now = now or utcnow()
     ro = event.repair_order
     if PICKUP_STATUS not in (event.status, ro.status) or event.status != ro.status:
@@ -387,6 +398,11 @@ def prepare_pickup_call(
     call_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
     if session.scalar(select(Call.id).where(Call.call_uuid == call_uuid)) is not None:
         return None
+    if pickup_calls_since(session, customer.id, now - timedelta(days=1)) >= (
+        policy.pickup_per_customer_day
+    ):
+        log.info("no pickup call for RO %s: customer %s had enough today", ro.number, customer.id)
+        return None
     caller_id = caller_id_for(store, policy)
     target = Target(store, customer, number, ro)
     call = new_call_row(
@@ -409,6 +425,22 @@ def prepare_pickup_call(
         expires_at=(not_before or now)
         + timedelta(seconds=max(JOB_TTL_S, 3 * policy.pickup_retry_s + 60)),
         not_before=not_before,
+    )
+
+
+def pickup_calls_since(session: Session, customer_id: int, since: datetime) -> int:
+    """Proactive calls to this customer since `since`: outbound calls no advisor placed (a
+    retry reuses its call row, so each counts once)."""
+    return (
+        session.scalar(
+            select(func.count(Call.id)).where(
+                Call.customer_id == customer_id,
+                Call.direction == "outbound",
+                Call.advisor_id.is_(None),
+                Call.started_at >= since,
+            )
+        )
+        or 0
     )
 
 

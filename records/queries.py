@@ -339,7 +339,8 @@ def change_ro_status(
     source: str,
     author_id: int | None,
 ) -> StatusChange:
-    """Append a status event, move the RO to its latest status and note it on the thread.
+    """Append a status event, move the RO to its latest status and note it on the thread
+    (flushed, not committed: `usecases.status` owns the transaction).
 
     A repeated webhook (same status and time) changes nothing: the thread entry carries a
     dedupe key, so even two deliveries racing each other add one entry. The RO takes the status
@@ -385,7 +386,7 @@ def change_ro_status(
         dedupe_key=dedupe_key,
     )
     session.add(entry)
-    session.commit()
+    session.flush()
     session.refresh(ro, attribute_names=["events"])
     return StatusChange(ro, event, entry, previous, duplicate=False)
 

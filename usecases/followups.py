@@ -12,13 +12,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from events.bus import EventBus, publish
+from events.bus import EventBus
 from records import followups, queries
 from records.models import FollowUp, RepairOrder, ThreadEntry, User
 from usecases.access import own_only, scope_of
+from usecases.announce import Announcements
 from usecases.errors import Conflict, Invalid, NotFound
-
-FOLLOW_UP_CHANGED = "follow_up.changed"
 
 
 def publish_follow_up_changes(
@@ -28,27 +27,9 @@ def publish_follow_up_changes(
     entries: Sequence[ThreadEntry],
 ) -> None:
     """After the commit: each follow-up that changed, and each thread entry written."""
-    for fu in follow_ups:
-        publish(
-            bus,
-            store_id,
-            FOLLOW_UP_CHANGED,
-            {
-                "follow_up_id": fu.id,
-                "kind": fu.kind,
-                "customer_id": fu.customer_id,
-                "owner_id": fu.owner_id,
-                "due_at": fu.due_at.isoformat() if fu.due_at else None,
-                "outcome": fu.outcome,
-            },
-        )
-    for entry in entries:
-        publish(
-            bus,
-            store_id,
-            "thread.updated",
-            {"customer_id": entry.customer_id, "entry_id": entry.id, "kind": entry.kind},
-        )
+    said = Announcements()
+    said.follow_ups(store_id, follow_ups, entries)
+    said.send(bus)
 
 
 def find_follow_up(session: Session, actor: User, follow_up_id: int) -> FollowUp:

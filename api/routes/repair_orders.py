@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -11,13 +10,11 @@ from sqlalchemy.orm import Session
 
 from api.deps import (
     BusDep,
-    CurrentUser,
     DbId,
     ScopeDep,
     SessionDep,
     field_error,
     not_found,
-    publish,
 )
 from api.paging import NO_NUL
 from api.routes.followups import publish_follow_up_changes
@@ -32,9 +29,10 @@ from api.schemas import (
     StatusChangeIn,
     StatusChangeOut,
 )
-from events.bus import EventBus
-from records import followups, outbound, queries
+from api.webhook_auth import WebhookCaller, WebhookScope
+from records import followups, queries
 from records.models import RepairOrder, RoLineItem, utcnow
+from usecases import status as status_usecase
 
 log = logging.getLogger(__name__)
 
@@ -81,92 +79,31 @@ def change_status(
     number: RoNumber,
     change: StatusChangeIn,
     session: SessionDep,
-    scope: ScopeDep,
-    user: CurrentUser,
+    integration: WebhookCaller,
+    scope: WebhookScope,
     bus: BusDep,
     store_id: StoreFilter = None,
 ) -> StatusChangeOut:
-    """The DMS status webhook: record the change, note it on the thread, tell listeners.
+    """The DMS status webhook (signed by an integration: README "DMS webhooks"): record the
+    change, note it on the thread, fire waiting promises, queue the pickup call, tell listeners.
 
     Delivering the same change twice (same status and `at`) is harmless: nothing is added and
     the answer says `duplicate: true`. Without `at` the change is stamped now.
     """
     ro = _one_by_number(session, scope, number, store_id)
-    store = queries.get_store(session, scope=scope, store_id=ro.store_id)
-    assert store is not None  # the RO was in scope, so is its store
-    allowed = queries.allowed_statuses(store)
-    if change.status not in allowed:
-        raise field_error(
-            ("body", "status"),
-            f"unknown status {change.status!r}; this store uses: {', '.join(allowed)}",
-        )
-    result = queries.change_ro_status(
+    outcome = status_usecase.change_status(
         session,
+        bus,
         ro=ro,
         status=change.status,
         at=change.at or utcnow(),
         note=change.note,
         source="webhook",
-        author_id=user.id,
     )
-    if not result.duplicate:
-        publish_status_change(bus, result)
-        queue_pickup_call(session, bus, result)
-        trigger_promises(session, bus, result.repair_order, result.event.status, result.event.at)
     return StatusChangeOut(
-        repair_order=RepairOrderOut.model_validate(result.repair_order),
-        previous_status=result.previous_status,
-        duplicate=result.duplicate,
-    )
-
-
-def trigger_promises(
-    session: Session, bus: EventBus, ro: RepairOrder, reached: str, at: datetime
-) -> None:
-    """Promises waiting for this status ("status:Ready for Pickup") are due now."""
-    fired = followups.fire_trigger(session, ro=ro, event=followups.status_trigger(reached), at=at)
-    session.commit()
-    publish_follow_up_changes(bus, ro.store_id, fired, [])
-
-
-def queue_pickup_call(session: Session, bus: EventBus, change: queries.StatusChange) -> None:
-    """Stores that opted in call the customer when the car is ready (records/outbound.py
-    decides: store open, not do-not-call, once per change); the webhook never fails for it."""
-    try:
-        job = outbound.prepare_pickup_call(
-            session, event=change.event, previous_status=change.previous_status
-        )
-        if job is None:
-            return
-        session.commit()
-        outbound.enqueue(bus.redis, job)
-    except Exception:  # noqa: BLE001 - the status change is saved; the call is a bonus
-        session.rollback()
-        log.exception("could not queue the pickup call for RO %s", change.repair_order.number)
-
-
-def publish_status_change(bus: EventBus, change: queries.StatusChange) -> None:
-    ro = change.repair_order
-    publish(
-        bus,
-        ro.store_id,
-        "ro.status_changed",
-        {
-            "repair_order_id": ro.id,
-            "number": ro.number,
-            "customer_id": ro.customer_id,
-            "status": change.event.status,
-            "current_status": ro.status,
-            "previous_status": change.previous_status,
-            "at": change.event.at.isoformat(),
-            "note": change.event.note,
-        },
-    )
-    publish(
-        bus,
-        ro.store_id,
-        "thread.updated",
-        {"customer_id": ro.customer_id, "entry_id": change.entry.id, "kind": change.entry.kind},
+        repair_order=RepairOrderOut.model_validate(outcome.change.repair_order),
+        previous_status=outcome.change.previous_status,
+        duplicate=outcome.duplicate,
     )
 
 
@@ -241,12 +178,14 @@ def dms_event(
     number: RoNumber,
     body: DmsEventIn,
     session: SessionDep,
-    scope: ScopeDep,
+    integration: WebhookCaller,
+    scope: WebhookScope,
     bus: BusDep,
     store_id: StoreFilter = None,
 ) -> DmsEventOut:
-    """The DMS event webhook: line-item updates (matched by `dms_id`, new ones created) and a
-    named event such as `part_arrived`, which makes the RO's promises waiting for it due.
+    """The DMS event webhook (signed like the status webhook): line-item updates (matched by
+    `dms_id`, new ones created) and a named event such as `part_arrived`, which makes the RO's
+    promises waiting for it due.
 
     Delivering it twice is harmless: a line keeps one follow-up, and promises fire once.
     """

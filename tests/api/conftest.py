@@ -6,9 +6,11 @@ number, so a missing scope filter shows up as a wrong answer, not just as an ext
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from json import dumps
 from typing import Any
 
 import httpx
@@ -20,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.auth import issue_token
 from api.web.login_guard import PREFIX as LOGIN_KEYS
+from api.webhook_auth import signed_headers
 from events.bus import EventBus
 from ivr.config import Settings
 from ivr.phone import FICTIONAL
+from records import integrations
 from records.models import (
     CallbackTask,
     Customer,
@@ -53,6 +57,7 @@ class World:
     callbacks: dict[str, int] = field(default_factory=dict)
     entries: dict[str, int] = field(default_factory=dict)
     mentions: dict[str, int] = field(default_factory=dict)
+    integrations: dict[str, tuple[str, str]] = field(default_factory=dict)  # (key id, secret)
 
 
 def _store(session: Session, world: World, letter: str, **kw: object) -> Store:
@@ -61,6 +66,8 @@ def _store(session: Session, world: World, letter: str, **kw: object) -> Store:
     session.add(store)
     session.flush()
     world.stores[letter] = store.id
+    integration, secret = integrations.create(session, store=store, name="DMS")
+    world.integrations[letter] = (integration.key_id, secret)
     return store
 
 
@@ -253,6 +260,29 @@ class As:
         return self.headers | kw.pop("headers", {})
 
 
+class Dms:
+    """Posts to the webhooks as a store's integration, each request signed as a DMS signs it
+    (api/webhook_auth.py): `api.dms("A").post("/repair-orders/1001/status", json={...})`."""
+
+    def __init__(self, client: TestClient, key_id: str, secret: str) -> None:
+        self.client, self.key_id, self.secret = client, key_id, secret
+
+    def post(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        at: float | None = None,
+        delivery: str | None = None,
+    ) -> httpx.Response:
+        body = content if content is not None else dumps(json).encode()
+        delivery = delivery or uuid.uuid4().hex  # one id per delivery, as a DMS sends
+        signed = signed_headers(self.key_id, self.secret, body, at=at, delivery=delivery)
+        return self.client.post("/api/v1" + path, content=body, headers=signed | (headers or {}))
+
+
 @dataclass
 class Api:
     client: TestClient
@@ -260,6 +290,10 @@ class Api:
 
     def as_(self, username: str) -> As:
         return As(self.client, self.world.tokens[username])
+
+    def dms(self, letter: str) -> Dms:
+        """Store `letter`'s DMS integration."""
+        return Dms(self.client, *self.world.integrations[letter])
 
 
 @pytest.fixture

@@ -232,7 +232,7 @@ def _open(sessions: sessionmaker[Session], store_id: int, hours: dict[str, Any])
 
 
 def _ready(api: Api, at: str) -> Any:
-    response = api.as_("ann").post(
+    response = api.dms("A").post(
         "/repair-orders/1001/status", json={"status": "Ready for Pickup", "at": at}
     )
     assert response.status_code == 200, response.text

@@ -41,11 +41,6 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/customers/{customer}/notes", {"body": "hello"}),
     ("GET", "/repair-orders/{ro}", None),
     ("GET", "/repair-orders/by-number/" + SHARED_RO + "?store_id={store}", None),
-    (
-        "POST",
-        "/repair-orders/" + SHARED_RO + "/status?store_id={store}",
-        {"status": "Tech Working"},
-    ),
     ("GET", "/callbacks/{callback}", None),
     ("POST", "/callbacks/{callback}/done", None),
     ("POST", "/callbacks", {"phone": "555-020-0009", "customer_id": "{customer}"}),
@@ -58,7 +53,6 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/repair-orders/{ro}/line-items", None),
     ("POST", "/repair-orders/{ro}/line-items", {"description": "Wiper blades"}),
     ("POST", "/repair-orders/{ro}/line-items/{line_item}", {"status": "approved"}),
-    ("POST", "/repair-orders/" + SHARED_RO + "/events?store_id={store}", {"event": "part_arrived"}),
     ("GET", "/follow-ups/{follow_up}", None),
     ("POST", "/follow-ups/{follow_up}/outcome", {"outcome": "no_answer"}),
     (
@@ -82,6 +76,9 @@ NOT_STORE_SCOPED = {
     ("POST", "/api/v1/users/{user_id}/tokens"): "admins only (test_auth)",
     ("POST", "/api/v1/tokens/{token_id}/revoke"): "admins only (test_auth)",
     ("POST", "/api/v1/defectors/follow-ups"): "managers only: tests/api/test_followups.py",
+    ("GET", "/api/v1/integrations"): "admins only (test_webhook_auth)",
+    ("POST", "/api/v1/integrations"): "admins only (test_webhook_auth)",
+    ("POST", "/api/v1/integrations/{integration_id}/revoke"): "admins only (test_webhook_auth)",
 }
 LIST_ROUTES = {
     ("GET", "/api/v1/customers"),
@@ -97,6 +94,11 @@ LIST_ROUTES = {
 REPORT_ROUTES = {
     ("GET", "/api/v1/reports/morning"): "test_morning_report_stays_in_store",
     ("POST", "/api/v1/customers/{customer_id}/purchases"): "test_purchase_creation_stays_in_store",
+}
+# The DMS webhooks: an integration of one store, never a user (test_webhooks_stay_in_store).
+WEBHOOK_ROUTES = {
+    ("POST", "/api/v1/repair-orders/{number}/status"): {"status": "Tech Working"},
+    ("POST", "/api/v1/repair-orders/{number}/events"): {"event": "part_arrived"},
 }
 # Store-scoped streams, tested over real HTTP where they live.
 STREAM_ROUTES = {
@@ -197,6 +199,26 @@ def test_other_stores_objects_are_404(
         assert response.status_code == 200, ("admin", response.text)
     response = _call(api, "bob", method, url, payload)
     assert 200 <= response.status_code < 300, ("bob", response.text)
+
+
+@pytest.mark.parametrize(("route", "body"), WEBHOOK_ROUTES.items(), ids=lambda v: str(v))
+def test_webhooks_stay_in_store(api: Api, route: tuple[str, str], body: dict[str, Any]) -> None:
+    """Store A's integration gets 404 for store B's RO (its number exists in both) and changes
+    its own; B's integration changes B's; no user token is taken at all (403)."""
+    path = route[1].removeprefix("/api/v1").replace("{number}", SHARED_RO)
+    b = api.world.stores["B"]
+    outsider = api.dms("A").post(f"{path}?store_id={b}", json=body)
+    assert outsider.status_code == 404, outsider.text
+    assert "Joan" not in outsider.text and "VINB" not in outsider.text
+    for user in ("bob", "bea", "root"):
+        assert api.as_(user).post(f"{path}?store_id={b}", json=body).status_code == 403
+    own = api.dms("B").post(path, json=body)
+    assert own.status_code == 200, own.text
+    assert api.dms("A").post(path, json=body).status_code == 200  # A's own RO 1001
+    ro_b = api.as_("bob").get(f"/repair-orders/{api.world.ros['B']}").json()
+    ro_a = api.as_("ann").get(f"/repair-orders/{api.world.ros['A']}").json()
+    if "status" in body:
+        assert ro_b["status"] == ro_a["status"] == "Tech Working"
 
 
 def test_user_without_stores_sees_nothing(api: Api) -> None:
@@ -328,6 +350,7 @@ def test_every_route_has_a_scoping_test(api: Api) -> None:
         - LIST_ROUTES
         - set(STREAM_ROUTES)
         - set(REPORT_ROUTES)
+        - set(WEBHOOK_ROUTES)
     )
     assert not missing, f"routes without a scoping test: {sorted(missing)}"
 

@@ -34,10 +34,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.auth import issue_token
+from api.webhook_auth import signed_headers
 from events.bus import STREAM, EventBus
 from ivr.config import Settings
 from ivr.phone import FICTIONAL
-from records import outbound
+from records import integrations, outbound
 from records.call_writer import CallWriterConsumer
 from records.db import make_engine, session_factory
 from records.models import (
@@ -586,14 +587,21 @@ def test_a_customer_calling_back_reaches_the_advisor_who_called(rig: Rig) -> Non
 
 
 def _status_change(rig: Rig, status: str) -> None:
+    """The DMS's status webhook, signed by a new integration of the store."""
     settings = Settings(database_url=rig.world.db_url, redis_url=rig.redis_url)
+    with rig.world.sessions.begin() as session:
+        store = session.get(Store, rig.world.store_id)
+        assert store is not None
+        made, secret = integrations.create(session, store=store, name=f"DMS {uuid.uuid4().hex}")
+        key_id = made.key_id
+    body = json.dumps({"status": status}).encode()
     bus = EventBus(rig.redis_url)
     try:
         with TestClient(create_app(settings, engine=rig.world.engine, bus=bus)) as client:
             response = client.post(
                 "/api/v1/repair-orders/42/status",
-                json={"status": status},
-                headers={"Authorization": f"Bearer {rig.world.token}"},
+                content=body,
+                headers=signed_headers(key_id, secret, body),
             )
     finally:
         bus.close()

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from events.bus import STREAM, Event, EventBus
 from ivr.cli import main
-from records import views
+from ivr.phone import FICTIONAL
+from records import outbound, views
 from records.importer import (
     ImportFileError,
     import_path,
@@ -21,7 +24,17 @@ from records.importer import (
     parse_hours_text,
     read_rows,
 )
-from records.models import Base, Customer, RepairOrder, StatusEventRow, Store, User
+from records.models import (
+    Base,
+    Call,
+    Customer,
+    FollowUp,
+    RepairOrder,
+    StatusEventRow,
+    Store,
+    ThreadEntry,
+    User,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "records" / "examples" / "dms_export.csv"
 
@@ -163,6 +176,58 @@ def test_json_status_change_appends_one_event(
     ro = _ro(sessions, "70123")
     assert ro.closed_at == datetime(2026, 11, 26, 0, 5, tzinfo=UTC)  # 18:05 Chicago
     assert len(ro.events) == 3
+
+
+def test_an_imported_ready_for_pickup_is_a_status_change(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path, redis_url: str
+) -> None:
+    """The same workflow as the status webhook (usecases/status.py): thread entry, promise made
+    due, pickup call row and job, events; the same file again does nothing more."""
+    bus = EventBus(redis_url)
+    bus.redis.delete(outbound.QUEUE, outbound.DELAYED, STREAM)
+    import_path(engine, EXAMPLE, bus=bus)
+    with sessions.begin() as s:  # the store opted in to pickup calls, open around the clock
+        store = s.scalars(select(Store).where(Store.dms_id == "EX1")).one()
+        store.outbound = {"pickup_calls": True, "allow": [FICTIONAL]}  # +1 555
+        store.hours = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri")} | {
+            d: [["00:00", "23:59"]] for d in ("sat", "sun")
+        }
+        ro = s.scalars(select(RepairOrder).where(RepairOrder.number == "70123")).one()
+        promise = FollowUp(store_id=store.id, kind="promise", customer_id=ro.customer_id,
+                           repair_order_id=ro.id, trigger="status:Ready for Pickup",
+                           text="call when ready")  # fmt: skip
+        s.add(promise)
+    assert _events(bus) == []
+    ready = [{"type": "repair_order", "store": "EX1", "number": "70123",
+              "status": "Ready for Pickup", "status_at": "2026-11-25T17:45:00Z"}]  # fmt: skip
+    for attempt in range(2):
+        report = import_path(engine, _write_json(tmp_path, ready), bus=bus)
+        assert report.errors == []
+        assert _counts(report) == {"repair_order": {"updated" if attempt == 0 else "unchanged": 1}}
+    with sessions() as s:
+        ro = s.scalars(select(RepairOrder).where(RepairOrder.number == "70123")).one()
+        entries = s.scalars(select(ThreadEntry).where(ThreadEntry.kind == "status_change")).all()
+        calls = s.scalars(select(Call)).all()
+        fired = s.scalars(select(FollowUp)).one()
+    assert [e.body for e in entries] == ["RO 70123: Tech Working → Ready for Pickup"]
+    assert entries[0].data["source"] == "import" and entries[0].customer_id == ro.customer_id
+    assert fired.due_at == datetime(2026, 11, 25, 17, 45, tzinfo=UTC)
+    assert [(c.direction, c.advisor_id, c.customer_id) for c in calls] == [
+        ("outbound", None, ro.customer_id)
+    ]
+    queued = [f[b"job"] for _i, f in bus.redis.xrange(outbound.QUEUE)]
+    queued += bus.redis.zrange(outbound.DELAYED, 0, -1)  # the last minute of a day: scheduled
+    jobs = [outbound.OutboundJob.model_validate_json(job) for job in queued]
+    assert [(j.kind, j.call_id, j.destination) for j in jobs] == [
+        ("pickup", calls[0].id, "+15550301001")
+    ]
+    assert [e.type for e in _events(bus)] == ["ro.status_changed", "thread.updated",
+                                             "follow_up.changed"]  # fmt: skip
+    bus.close()
+
+
+def _events(bus: EventBus) -> list[Event]:
+    return [Event.decode(fields[b"event"]) for _id, fields in bus.redis.xrange(STREAM)]
 
 
 def test_customer_row_phones_are_the_whole_list(
@@ -352,3 +417,27 @@ def test_import_command_exit_codes(db_url: str, tmp_path: Path, fresh_settings: 
     broken.write_text("[{")
     result = runner.invoke(main, ["import", str(broken)], env=env)
     assert result.exit_code == 1 and "not valid JSON" in result.output
+
+
+def test_the_import_command_queues_the_pickup_call(
+    db_url: str,
+    redis_url: str,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    fresh_settings: None,
+) -> None:
+    """`driveline import` announces on the configured Redis: the pickup job is queued."""
+    r = redis.Redis.from_url(redis_url)
+    r.delete(outbound.QUEUE, outbound.DELAYED)
+    env = {"DRIVELINE_DATABASE_URL": db_url, "DRIVELINE_REDIS_URL": redis_url}
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", str(EXAMPLE)], env=env).exit_code == 0
+    with sessions.begin() as s:
+        store = s.scalars(select(Store).where(Store.dms_id == "EX1")).one()
+        store.outbound = {"pickup_calls": True, "allow": [FICTIONAL]}  # +1 555
+    ready = [{"type": "repair_order", "store": "EX1", "number": "70123",
+              "status": "Ready for Pickup"}]  # fmt: skip
+    result = runner.invoke(main, ["import", str(_write_json(tmp_path, ready))], env=env)
+    assert result.exit_code == 0, result.output
+    queued = [f[b"job"] for _i, f in r.xrange(outbound.QUEUE)] + r.zrange(outbound.DELAYED, 0, -1)
+    assert [outbound.OutboundJob.model_validate_json(j).kind for j in queued] == ["pickup"]

@@ -20,6 +20,7 @@ from records import outbound
 from records.flow_records import SqlRecords
 from records.models import Call, RepairOrder, StatusEventRow, Store
 from tests.records.helpers import NOW, make_customer, make_store, make_user
+from usecases import status as status_usecase
 
 PHONE = "+15550201234"
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -179,6 +180,45 @@ def test_no_pickup_call_when(
         event_id = _ready_ro(session, w, change.get("status", "Ready for Pickup"))
         assert _pickup(session, event_id) is None, why
         assert session.query(Call).count() == 0
+
+
+def test_a_flapping_status_rings_the_customer_at_most_the_daily_limit(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Ready → Tech Working → Ready ... through the status use case: each arrival at Ready is
+    a new change, but the customer gets `pickup_per_customer_day` calls a day (default 2)."""
+    with sessions.begin() as session:
+        w = _world(session, hours=OPEN_WED, outbound={"pickup_calls": True})
+        ro = RepairOrder(store_id=w["store"].id, number="77", customer_id=w["customer"].id,
+                         status="Tech Working")  # fmt: skip
+        session.add(ro)
+        session.flush()
+        jobs = []
+        for n in range(4):
+            for status, minute in (("Ready for Pickup", 2 * n), ("Tech Working", 2 * n + 1)):
+                at = NOW - timedelta(minutes=30 - minute)
+                outcome = status_usecase.record_status_change(
+                    session, ro=ro, status=status, at=at, note=None, source="test", now=NOW
+                )
+                jobs.append(outcome.pickup)
+        made = [job for job in jobs if job is not None]
+        assert len(made) == 2
+        assert session.query(Call).count() == 2
+        # A day later the customer may be called again.
+        outcome = status_usecase.record_status_change(
+            session, ro=ro, status="Ready for Pickup", at=NOW + timedelta(hours=1), note=None,
+            source="test", now=NOW + timedelta(days=1, minutes=1),
+        )  # fmt: skip
+        assert outcome.pickup is not None
+
+
+def test_the_daily_pickup_limit_is_the_stores(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        w = _world(session, hours=OPEN_WED,
+                   outbound={"pickup_calls": True, "pickup_per_customer_day": 0})  # fmt: skip
+        assert _pickup(session, _ready_ro(session, w)) is None
+        assert session.query(Call).count() == 0
+    assert outbound.OutboundPolicy().pickup_per_customer_day == 2
 
 
 # --- the queue --------------------------------------------------------------------------------
