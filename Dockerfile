@@ -13,7 +13,9 @@ COPY sip sip
 COPY speech speech
 COPY transcription transcription
 COPY recordings recordings
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . \
+    && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["driveline"]["no-deps"]))' \
+       | xargs pip install --no-cache-dir --no-deps
 # Not Python packages: read from /app at run time (flows_dir, the Kamailio template).
 COPY flows flows
 COPY deploy deploy

@@ -13,8 +13,9 @@ Measures compared (WER over all utterances, per voice and overall):
   naive sample repetition (what a quick `np.repeat` does: images above 4 kHz stay in);
 - initial prompt: the store's vocabulary (store, advisors, models, "repair order") versus none.
 Routing: each menu utterance is recognized the way a speech gather does it (soxr, the menu's
-phrases as prompt) and matched with the gather step's own matcher against flows/main.yaml's
-menu; the share that reaches its branch is reported (target ≥ 90 %).
+hints as prompt) and classified among flows/main.yaml's menu intents with the gather's own
+thresholds; the share that reaches its branch is reported (target ≥ 90 %).
+`--text` runs only the text-level intent evaluation (bench/intent_eval.py, bench/intents.txt).
 """
 
 from __future__ import annotations
@@ -186,12 +187,18 @@ class Routed:
 
 
 def route_menu(stt, items: list[Utterance], voices: tuple[str, ...], cache: Path) -> list[Routed]:  # type: ignore[no-untyped-def]
-    """Menu utterances recognized and matched exactly as a speech gather on a call does."""
-    from ivr.flow.steps.gather import best_choice, hints
+    """Menu utterances recognized and understood exactly as a speech gather on a call does:
+    the gather's hints as prompt, the intent scores of the speech service's model, the gather's
+    thresholds; an unsure answer counts as routed when the intent asked back is the right one
+    (the caller says yes)."""
+    from ivr.flow.steps.gather import hints
+    from ivr.flow.steps.understand import decide
     from ivr.speech import hint_prompt
+    from speech.recognizer import intent_classifier
 
     spec = menu_step()
     prompt = hint_prompt(hints(spec))
+    classifier = intent_classifier()
     out = []
     for item in items:
         if item.branch is None:
@@ -199,9 +206,11 @@ def route_menu(stt, items: list[Utterance], voices: tuple[str, ...], cache: Path
         for voice in voices:
             heard = transcribe(stt, read_pcm(render(item.text, voice, cache)), naive=False,
                                prompt=prompt)  # fmt: skip
-            best, score = best_choice(heard, spec.choices) if heard else (None, 0.0)
-            got = best if score >= spec.threshold else None
-            out.append(Routed(item.text, voice, item.branch, heard, got, score))
+            decision = decide(classifier.scores(heard, spec.intents), spec.accept_at,
+                              spec.confirm_at)  # fmt: skip
+            right = decision.kind == "accept" or decision.intent == item.branch
+            got = decision.intent if decision.kind != "miss" and right else None
+            out.append(Routed(item.text, voice, item.branch, heard, got, decision.score))
     return out
 
 
@@ -209,7 +218,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--voices", default=",".join(VOICES))
+    parser.add_argument("--text", action="store_true",
+                        help="Only the text-level intent evaluation (bench/intents.txt).")
     args = parser.parse_args()
+    if args.text:
+        from bench.intent_eval import run_text
+
+        run_text()
+        return
     voices = tuple(v.strip() for v in args.voices.split(",") if v.strip())
 
     from speech.recognizer import endpointed_stt
@@ -247,8 +263,9 @@ def main() -> None:
 
     routed = route_menu(stt, items, voices, args.cache)
     right = sum(r.ok for r in routed)
-    print(f"\nmenu routing (flows/main.yaml menu, phrases as prompt, threshold "
-          f"{menu_step().threshold}): {right}/{len(routed)} = {right / len(routed):.1%} "
+    print(f"\nmenu routing (flows/main.yaml menu intents, hints as prompt, thresholds "
+          f"{menu_step().accept_at}/{menu_step().confirm_at}): {right}/{len(routed)} = "
+          f"{right / len(routed):.1%} "
           "(target ≥ 90 %)")  # fmt: skip
     for voice in voices:
         mine = [r for r in routed if r.voice == voice]

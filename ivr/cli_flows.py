@@ -14,7 +14,7 @@ from ivr.flow import FlowEngine, FlowLoadError, FlowSet, load_flows
 from ivr.flow.fakes import FakeChannel
 from ivr.flow.records import Records
 from ivr.phone import BadPhoneNumber, to_e164
-from ivr.speech import STT
+from ivr.speech import STT, Understanding
 
 FLOWS_DIR = click.option(
     "--flows-dir",
@@ -147,7 +147,8 @@ async def _run(
         inputs, recordings_dir=str(get_settings().recordings_dir), stt=_stt_for(inputs)
     )
     fixed = at.replace(tzinfo=store.tz) if at else None
-    result = await FlowEngine(flow_set, records).run(
+    engine = FlowEngine(flow_set, records, understanding=understanding_for(flow_set))
+    result = await engine.run(
         channel,
         store=store,
         caller=caller,
@@ -171,6 +172,19 @@ def _stt_for(inputs: list[str]) -> STT | None:
     return load_stt(settings.stt_model_dir, settings.stt_threads)
 
 
+def understanding_for(flow_set: FlowSet) -> Understanding | None:
+    """The language model in this process, loaded (once) only when some gather has intents;
+    a SIP worker asks the speech service instead."""
+    from ivr.flow.steps.gather import Gather
+
+    steps = (step.spec for flow in flow_set for step in flow.steps.values())
+    if not any(isinstance(spec, Gather) and spec.intents for spec in steps):
+        return None
+    from speech.intents import LocalUnderstanding
+
+    return LocalUnderstanding()
+
+
 @flows.command("test")
 @FLOWS_DIR
 @click.option("-k", "pattern", default=None, help="Only cases whose name contains this.")
@@ -191,8 +205,9 @@ def test(flows_dir: Path | None, pattern: str | None, show: bool) -> None:
         raise click.ClickException(f"no test cases in {folder / 'tests'}")
     failed = 0
     stt = _stt_for([str(i) for _, c in cases for i in c.get("inputs") or []])
+    understanding = understanding_for(flow_set)
     for file, case in cases:
-        result = asyncio.run(run_case(flow_set, file, case, stt=stt))
+        result = asyncio.run(run_case(flow_set, file, case, stt=stt, understanding=understanding))
         click.echo(f"{'PASS' if result.passed else 'FAIL'}  {Path(file).name}: {result.name}")
         if not result.passed:
             failed += 1

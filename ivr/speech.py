@@ -110,3 +110,16 @@ def hint_prompt(hints: Sequence[str], vocabulary: str = "") -> str | None:
     words = [h.strip() for h in hints if h.strip()]
     text = " ".join(filter(None, [vocabulary.strip(), ", ".join(words) + "." if words else ""]))
     return text or None
+
+
+class Understanding(Protocol):
+    """What a caller's words mean among a gather's intents (speech/intents.py has the model).
+
+    Async because a SIP worker asks the speech service over Redis (one warm model for every
+    worker); `driveline flows run` classifies in its own process."""
+
+    async def classify(
+        self, text: str, intents: Mapping[str, Sequence[str]]
+    ) -> dict[str, float] | None:
+        """Each intent's score for `text` (cosine, best first); None when no model answered."""
+        ...

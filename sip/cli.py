@@ -67,10 +67,16 @@ async def run_worker(
     )
     if recovered:
         click.echo(f"closed {len(recovered)} call(s) left open by a previous run of this worker")
+    # `driveline speech` serves both: recognition, and intents' scores (no model in a worker)
+    recognizer = SpeechClient(settings.redis_url)
     lifecycle = CallLifecycle(
-        FlowEngine(flows, records), records, bus, tts, settings.recordings_dir, journal=journal
+        FlowEngine(flows, records, understanding=recognizer),
+        records,
+        bus,
+        tts,
+        settings.recordings_dir,
+        journal=journal,
     )
-    recognizer = SpeechClient(settings.redis_url)  # `driveline speech` serves it
     worker = SipWorker(
         endpoint_config(settings, host, port, reserve=reserve),
         lifecycle.route,

@@ -16,16 +16,18 @@ log = logging.getLogger(__name__)
 @click.option("--batch", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests taken from the queue at once.")  # fmt: skip
 def speech(batch: int) -> None:
-    """Recognize callers' speech for every SIP worker (faster-whisper, model loaded once).
+    """Recognize and understand callers' speech for every SIP worker (models loaded once).
 
     Run one per host (or more for more speech gathers at once): they share one Redis queue.
     Without it, speech gathers hear nothing and callers use the keypad.
     """
-    from speech.recognizer import RecognizerService, endpointed_stt
+    from speech.recognizer import RecognizerService, endpointed_stt, intent_classifier
 
     settings = get_settings()
     stt = endpointed_stt(settings.stt_model_dir, settings.stt_threads)
-    service = RecognizerService(settings.redis_url, stt, batch=batch)
+    service = RecognizerService(
+        settings.redis_url, stt, batch=batch, classifier=intent_classifier()
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: service.stopping.set())
     click.echo(f"speech service ready (queue on {hide_password(settings.redis_url)})")

@@ -15,6 +15,11 @@ took simply times out on the worker's side. The protocol:
               RPUSH driveline:stt:reply:<id> <json {text, confidence, seconds}>, EXPIRE 30 s
     worker:   BLPOP driveline:stt:reply:<id> for `timeout` seconds
 
+The same queue classifies text for intent gathers (speech/intents.py): header = {id, kind:
+"classify", text, intents: {name: [examples]}, deadline}, no PCM; the reply is {scores}. One
+queue, so the service that holds the warm recognizer also holds the one warm language model
+and a worker never loads either.
+
 The service also refreshes `driveline:stt:alive` (TTL 5 s) while it runs, so a worker whose
 service is down does not wait for its timeout: the client returns None at once ("no match",
 logged) and the caller can still use the keypad.
@@ -28,6 +33,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +43,8 @@ import redis.asyncio as aioredis
 
 from ivr.speech import PHONE_RATE, STT, Audio, SpeechSegment
 
-if TYPE_CHECKING:  # the SIP worker imports this module for the client: no faster-whisper there
+if TYPE_CHECKING:  # the SIP worker imports this module for the client: no models there
+    from speech.intents import IntentClassifier
     from transcription.whisper import WhisperSTT
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,15 @@ def encode_request(
     return json.dumps(header).encode() + b"\n" + pcm
 
 
+def encode_classify(
+    request_id: str, text: str, intents: Mapping[str, Sequence[str]], timeout: float
+) -> bytes:
+    header = {"id": request_id, "kind": "classify", "text": text,
+              "intents": {k: list(v) for k, v in intents.items()},
+              "deadline": time.time() + timeout}  # fmt: skip
+    return json.dumps(header).encode() + b"\n"
+
+
 @dataclass(frozen=True)
 class Request:
     id: str
@@ -69,11 +85,16 @@ class Request:
     prompt: str | None
     deadline: float
     pcm: bytes
+    text: str = ""  # a classify request's words
+    intents: dict[str, list[str]] | None = None  # set: classify `text`, no audio
 
     @classmethod
     def decode(cls, raw: bytes) -> Request:
         head, _, pcm = raw.partition(b"\n")
         data = json.loads(head)
+        if data.get("kind") == "classify":
+            return cls(str(data["id"]), 0, None, float(data["deadline"]), b"",
+                       str(data["text"]), dict(data["intents"]))  # fmt: skip
         return cls(
             str(data["id"]), int(data["rate"]), data.get("prompt"), float(data["deadline"]), pcm
         )
@@ -87,9 +108,17 @@ class RecognizerService:
     `stop` is set; Redis trouble is logged and retried with backoff (the service never dies
     because Redis restarted)."""
 
-    def __init__(self, redis_url: str, stt: STT, *, batch: int = 8) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        stt: STT,
+        *,
+        batch: int = 8,
+        classifier: IntentClassifier | None = None,
+    ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.stt = stt
+        self.classifier = classifier  # None: classify requests get no scores (keys still work)
         self.batch = batch
         self.stopping = threading.Event()
         self.served = 0
@@ -120,6 +149,9 @@ class RecognizerService:
         if time.time() > request.deadline:
             log.info("speech request %s expired before it was served", request.id)
             return
+        if request.intents is not None:
+            self._reply(request.id, {"scores": self._classify(request)})
+            return
         seconds = len(request.pcm) / (2 * request.rate)
         started = time.monotonic()
         try:
@@ -131,13 +163,30 @@ class RecognizerService:
             log.exception("speech request %s failed", request.id)
             text, confidence = "", 0.0
         took = time.monotonic() - started
-        reply = json.dumps({"text": text, "confidence": confidence, "seconds": seconds})
+        self._reply(request.id, {"text": text, "confidence": confidence, "seconds": seconds})
+        log.info("heard %r in %.2fs of audio (%.0f ms)", text, seconds, took * 1000)
+
+    def _classify(self, request: Request) -> dict[str, float] | None:
+        """Scores are not logged: the text may be a sensitive gather's (the worker decides)."""
+        if self.classifier is None:
+            log.warning("classify request %s: this service has no language model", request.id)
+            return None
+        started = time.monotonic()
+        try:
+            scores = self.classifier.scores(request.text, request.intents or {})
+        except Exception:  # noqa: BLE001 - one bad request must not stop the service
+            log.exception("classify request %s failed", request.id)
+            return None
+        log.info("classified among %d intents (%.0f ms)", len(scores),
+                 (time.monotonic() - started) * 1000)  # fmt: skip
+        return scores
+
+    def _reply(self, request_id: str, body: dict[str, object]) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(reply_key(request.id), reply)
-        pipe.expire(reply_key(request.id), REPLY_TTL)
+        pipe.rpush(reply_key(request_id), json.dumps(body))
+        pipe.expire(reply_key(request_id), REPLY_TTL)
         pipe.execute()
         self.served += 1
-        log.info("heard %r in %.2fs of audio (%.0f ms)", text, seconds, took * 1000)
 
 
 class UtteranceSTT:
@@ -182,6 +231,14 @@ def endpointed_stt(model_dir: Path | None, threads: int) -> UtteranceSTT:
     return UtteranceSTT(load_stt(model_dir, threads))
 
 
+def intent_classifier() -> IntentClassifier:
+    """The process's one language model (speech/embedder.py), for intent gathers."""
+    from speech.embedder import load_embedder
+    from speech.intents import IntentClassifier
+
+    return IntentClassifier(load_embedder())
+
+
 class SpeechPart:
     """The service as a `driveline serve` part (api/supervisor.py): a thread of this process."""
 
@@ -194,7 +251,9 @@ class SpeechPart:
 
     def start(self) -> None:
         self.service = RecognizerService(
-            self.redis_url, endpointed_stt(self.model_dir, self.threads)
+            self.redis_url,
+            endpointed_stt(self.model_dir, self.threads),
+            classifier=intent_classifier(),
         )
         self._thread = threading.Thread(target=self.service.run, name="speech", daemon=True)
         self._thread.start()
@@ -240,6 +299,27 @@ class SpeechClient:
             return None
         reply = json.loads(popped[1])
         return SpeechSegment(0.0, seconds, reply["text"], float(reply["confidence"]))
+
+    async def classify(
+        self, text: str, intents: Mapping[str, Sequence[str]]
+    ) -> dict[str, float] | None:
+        """`ivr.speech.Understanding` for the worker's flow engine: the service scores `text`."""
+        request_id = uuid.uuid4().hex
+        try:
+            if not await self.redis.exists(ALIVE):
+                log.warning("no speech service running: request not classified")
+                return None
+            await self.redis.rpush(REQUESTS, encode_classify(request_id, text, intents,
+                                                             self.timeout))  # fmt: skip
+            popped = await self.redis.blpop([reply_key(request_id)], timeout=self.timeout)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("speech service unreachable (%s): request not classified", exc)
+            return None
+        if popped is None:
+            log.warning("speech service gave no scores in %.1fs", self.timeout)
+            return None
+        scores = json.loads(popped[1]).get("scores")
+        return {str(k): float(v) for k, v in scores.items()} if scores is not None else None
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -29,6 +29,7 @@ from ivr.flow.schema import RETURN, Flow, FlowSet, Step
 from ivr.flow.steps import STEP_TYPES
 from ivr.flow.templates import evaluate, render
 from ivr.hours import Hours, HoursView
+from ivr.speech import Understanding
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,17 @@ class Call:
             self._log("CALLER", "(silence)")
         return result
 
+    async def understand(
+        self, heard: str, intents: dict[str, list[str]]
+    ) -> dict[str, float] | None:
+        """Each intent's score for what the caller said; None (noted) when no model answers:
+        the gather then treats it as no match and the caller can still use the keys."""
+        understanding = self.engine.understanding
+        scores = await understanding.classify(heard, intents) if understanding else None
+        if scores is None:
+            self.note("no language model answered: speech not understood")
+        return scores
+
     async def record(self, **options: Any) -> Recording:
         recording = await self.channel.record(**options)
         ended = ", then hangs up" if recording.hung_up else ""
@@ -242,10 +254,20 @@ class Call:
 
 
 class FlowEngine:
-    def __init__(self, flows: FlowSet, records: Records, *, max_steps: int = MAX_STEPS) -> None:
+    def __init__(
+        self,
+        flows: FlowSet,
+        records: Records,
+        *,
+        max_steps: int = MAX_STEPS,
+        understanding: Understanding | None = None,
+    ) -> None:
         self.flows = flows
         self.records = records
         self.max_steps = max_steps
+        # Classifies speech in intent gathers: the speech service's client in a SIP worker
+        # (one warm model for all), the model itself in `driveline flows run/test`.
+        self.understanding = understanding
 
     async def run(
         self,

@@ -20,7 +20,7 @@ from ivr.flow.fakes import FakeChannel, FakeRecords, local_time
 from ivr.flow.schema import FlowSet
 from ivr.flow.templates import clock, spoken_date
 from ivr.phone import to_e164
-from ivr.speech import STT
+from ivr.speech import STT, Understanding
 
 CASE_KEYS = {"name", "flow", "given", "inputs", "expect"}
 EXPECT_KEYS = {
@@ -153,9 +153,15 @@ def _input(item: Any, folder: Path) -> str:
 
 
 async def run_case(
-    flows: FlowSet, file: str, case: Mapping[str, Any], *, stt: STT | None = None
+    flows: FlowSet,
+    file: str,
+    case: Mapping[str, Any],
+    *,
+    stt: STT | None = None,
+    understanding: Understanding | None = None,
 ) -> CaseResult:
-    """One case; `stt` hears its `wav:FILE` inputs (none needed without them)."""
+    """One case; `stt` hears its `wav:FILE` inputs (none needed without them), `understanding`
+    classifies what is said in intent gathers."""
     name = str(case.get("name") or "(unnamed)")
     outcome = CaseResult(file, name)
     unknown = set(case) - CASE_KEYS
@@ -186,7 +192,7 @@ async def run_case(
     if flow not in flows:
         outcome.failures.append(f"no flow named {flow!r}")
         return outcome
-    result = await FlowEngine(flows, records).run(
+    result = await FlowEngine(flows, records, understanding=understanding).run(
         channel, store=store, caller=caller, flow=flow, clock=lambda: now, department=department
     )
     outcome.script = result.script(steps=True)

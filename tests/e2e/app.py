@@ -23,6 +23,8 @@ Numbers (E.164):
                answered, the fallback: says FALLBACK and hangs up
   +15550100011 speech: the flow engine running SPEECH_FLOW (a spoken or keyed menu); needs
                `--redis URL`, where a speech service (speech/recognizer.py) must run
+  +15550100012 intents: INTENT_FLOW, an open "How can I help you today?" whose answer the
+               speech service recognizes and classifies among its intents (same `--redis URL`)
   flowxfer-P:  the real flow engine running TRANSFER_FLOW (a transfer step ringing
                sip:advisor@127.0.0.1:P for 1.5 s, `otherwise` a goodbye), recorded
   anything else:       404
@@ -48,7 +50,7 @@ from ivr.flow import CallResult, FlowEngine, load_flows
 from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
 from ivr.flow.fakes import FakeRecords, store_from_dict
 from ivr.flow.records import Records
-from ivr.speech import FakeTTS
+from ivr.speech import FakeTTS, Understanding
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointConfig
 from sip.events import DtmfDigit, MediaHold
@@ -88,6 +90,35 @@ def flow_router(
 
 FLOW_DID = "+15550100005"
 SPEECH_DID = "+15550100011"
+INTENT_DID = "+15550100012"
+INTENT_FLOW = """
+name: main
+start: menu
+steps:
+  menu:
+    gather:
+      prompt: "How can I help you today?"
+      choices:
+        status:
+          dtmf: "1"
+          examples: ["is my car ready", "I'm calling to check on my car", "any update on my car"]
+        pickup: {dtmf: "2", examples: ["I want to pick up my car", "when can I come get it"]}
+        our_hours: {dtmf: "3", examples: ["what are your hours", "when do you close"]}
+      timeout: 8s
+      attempts: 1
+      otherwise: bye
+  status:
+    say: "Your car is ready."
+    next: bye
+  pickup:
+    say: "See you soon."
+    next: bye
+  our_hours:
+    say: "Seven to six."
+    next: bye
+  bye:
+    hangup: "Goodbye."
+"""
 SPEECH_FLOW = """
 name: main
 start: menu
@@ -282,12 +313,15 @@ def flow_transfer_handler(records: FakeRecords, scratch: Path, port: str) -> Cal
     return run
 
 
-def speech_flow_handler(records: FakeRecords, scratch: Path) -> CallHandler:
-    """SPEECH_FLOW on a real call: its menu listens for keys and speech at once."""
-    folder = scratch / "flows-speech"
+def speech_flow_handler(
+    records: FakeRecords, scratch: Path, flow: str, understanding: Understanding | None
+) -> CallHandler:
+    """SPEECH_FLOW or INTENT_FLOW on a real call: its menu listens for keys and speech at once;
+    intents are scored by the speech service (`understanding` is its client)."""
+    folder = scratch / ("flows-intents" if flow is INTENT_FLOW else "flows-speech")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "main.yaml").write_text(SPEECH_FLOW)
-    engine = FlowEngine(load_flows(folder), records)
+    (folder / "main.yaml").write_text(flow)
+    engine = FlowEngine(load_flows(folder), records, understanding=understanding)
 
     async def run(channel: PjsuaChannel, call: InboundCall) -> None:
         result = await engine.run(channel, store=records.stores[0], caller=call.caller)
@@ -298,7 +332,9 @@ def speech_flow_handler(records: FakeRecords, scratch: Path) -> CallHandler:
     return run
 
 
-def make_router(tts: FakeTTS, scratch: Path) -> CallRouter:
+def make_router(
+    tts: FakeTTS, scratch: Path, understanding: Understanding | None = None
+) -> CallRouter:
     records = FakeRecords(stores=[store_from_dict({"name": "Hometown Motors", "dids": [FLOW_DID]})])
     flows = flow_router(FlowEngine(load_flows(FLOWS), records), records, on_result=flow_done)
 
@@ -309,9 +345,10 @@ def make_router(tts: FakeTTS, scratch: Path) -> CallRouter:
         if match := TRANSFER.match(call.did_raw):
             emit("offered", call=call.sip_call_id, did=call.did_raw, known=True)
             return transfer_handler(match[1].split("."), int(match[2]) / 1000)
-        if call.did == SPEECH_DID:
+        if call.did in (SPEECH_DID, INTENT_DID):
             emit("offered", call=call.sip_call_id, did=call.did, known=True)
-            return speech_flow_handler(records, scratch)
+            flow = SPEECH_FLOW if call.did == SPEECH_DID else INTENT_FLOW
+            return speech_flow_handler(records, scratch, flow, understanding)
         if call.did == SLOW_DID:
             await asyncio.sleep(0.8)
             emit("routed", call=call.sip_call_id)
@@ -360,7 +397,7 @@ async def main(
     )
     worker = SipWorker(
         config,
-        make_router(tts, directory),
+        make_router(tts, directory, recognizer),
         tts=tts,
         recordings_dir=directory / "recordings",
         media_dir=directory / "tones",

@@ -1,5 +1,6 @@
 """Speech gathers on real calls: the caller says "is my car ready" (piper, 8 kHz μ-law RTP from
-a pcap sipp plays) and the flow takes the status branch; a key still works in a speech gather.
+a pcap sipp plays) and the flow takes the status branch; a key still works in a speech gather;
+"I'm calling to check on my truck" to an open question reaches the status intent.
 
 The worker (tests/e2e/app.py, number +15550100011) sends each utterance to a real speech
 service (speech/recognizer.py with tiny.en) over the test's Redis database, as in production.
@@ -17,13 +18,14 @@ import pytest
 from tests.e2e.harness import Sipp, WorkerProcess, require_tools, wav_to_ulaw, write_rtp_pcap
 
 SPEECH_DID = "+15550100011"
+INTENT_DID = "+15550100012"
 
 
 @pytest.fixture(scope="module")
 def speech_service(redis_url: str) -> Iterator[None]:
-    from speech.recognizer import RecognizerService, endpointed_stt
+    from speech.recognizer import RecognizerService, endpointed_stt, intent_classifier
 
-    service = RecognizerService(redis_url, endpointed_stt(None, 2))
+    service = RecognizerService(redis_url, endpointed_stt(None, 2), classifier=intent_classifier())
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:
@@ -45,19 +47,24 @@ def speech_worker(
         process.close()
 
 
-@pytest.fixture(scope="module")
-def spoken_pcap() -> bytes:
-    """ "Is my car ready?" by piper, as 8 kHz μ-law RTP in a pcap (built once per session)."""
+def _spoken(text: str) -> bytes:
+    """`text` by piper, as 8 kHz μ-law RTP in a pcap."""
+    import asyncio
+
     from speech.piper_tts import PiperTTS
 
     with tempfile.TemporaryDirectory() as tmp:
         tts = PiperTTS(Path(tmp))
-        import asyncio
-
-        wav = asyncio.run(tts.render("Is my car ready?"))
+        wav = asyncio.run(tts.render(text))
         payload = wav_to_ulaw(wav)
         pcap = write_rtp_pcap(Path(tmp) / "speech.pcap", payload, lead_silence=0.3)
         return pcap.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def spoken_pcap() -> bytes:
+    """ "Is my car ready?" (built once per module)."""
+    return _spoken("Is my car ready?")
 
 
 def _sipp(worker: WorkerProcess, tmp_path: Path) -> Sipp:
@@ -88,3 +95,15 @@ def test_a_key_still_works_in_a_speech_gather(speech_worker: WorkerProcess, tmp_
     )
     assert done["path"][:2] == ["main.menu", "main.status"], done
     assert not any(n.startswith("heard") for n in done["notes"]), done["notes"]
+
+
+def test_a_natural_request_reaches_its_intent(speech_worker: WorkerProcess, tmp_path: Path) -> None:
+    (tmp_path / "speech.pcap").write_bytes(_spoken("I'm calling to check on my truck."))
+    sipp = _sipp(speech_worker, tmp_path)
+    result = sipp.run("speech_say.xml", service=INTENT_DID, call_id="intent", timeout=40.0)
+    assert result.returncode == 0, result.describe()
+    done = speech_worker.wait_for(
+        lambda e: e["event"] == "flow_result" and e["call"].startswith("intent"), timeout=10
+    )
+    assert done["path"][:2] == ["main.menu", "main.status"], done
+    assert any(n.startswith("intent status (") for n in done["notes"]), done["notes"]

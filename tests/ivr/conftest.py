@@ -12,6 +12,7 @@ import pytest
 
 from ivr.flow import CallResult, FlowEngine, load_flows
 from ivr.flow.fakes import FakeChannel, FakeRecords
+from ivr.speech import Understanding
 
 NOON = "2026-11-25T12:00:00"  # Wednesday, store time: open
 EVENING = "2026-11-25T20:00:00"  # Wednesday, closed
@@ -79,6 +80,7 @@ class Caller:
         flow: str = "main",
         now: str = NOON,
         max_steps: int = 200,
+        understanding: Understanding | None = None,
     ) -> Run:
         self.count += 1
         files = {"main.yaml": flows} if isinstance(flows, str) else flows
@@ -88,7 +90,8 @@ class Caller:
         at = datetime.fromisoformat(now).replace(tzinfo=store.tz)
         channel = FakeChannel(list(inputs), transfers=transfers)
         caller = (given or {}).get("caller", GIVEN["caller"])
-        result = await FlowEngine(flow_set, records, max_steps=max_steps).run(
+        engine = FlowEngine(flow_set, records, max_steps=max_steps, understanding=understanding)
+        result = await engine.run(
             channel, store=store, caller=caller, flow=flow, clock=lambda: at
         )
         return Run(result, channel, records)

@@ -268,3 +268,49 @@ def test_a_play_file_inside_the_flows_folder_loads(tmp_path: Path) -> None:
         flows["main"].audio_file("sub/../prompts/hello.wav")
         == (tmp_path / "flows" / "prompts" / "hello.wav").resolve()
     )
+
+
+@pytest.mark.parametrize(
+    ("choice", "field", "message"),
+    [
+        ('bye: {dtmf: "1", phrases: [bye], examples: ["goodbye now"]}',
+         "steps.menu.gather.choices.bye", "a choice has phrases or examples (an intent), not both"),
+        ('bye: {dtmf: "1", confirm: "Bye, right?"}', "steps.menu.gather.choices.bye",
+         "confirm is asked for an intent: give the choice examples"),
+        ('bye: {examples: ["goodbye", "  ?"]}', "steps.menu.gather.choices.bye",
+         "an example is empty"),
+        ('bye: {examples: "goodbye"}', "steps.menu.gather.choices.bye.examples",
+         "Input should be a valid list"),
+    ],
+)  # fmt: skip
+def test_a_bad_intent_is_reported_at_its_line(
+    tmp_path: Path, choice: str, field: str, message: str
+) -> None:
+    line, got_field, got = only(tmp_path, GOOD.replace('bye: {dtmf: "1"}', choice))
+    assert (line, got_field) == (11, field)
+    assert got.startswith(message)
+
+
+def test_intents_and_phrases_do_not_mix_in_one_gather(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'bye: {dtmf: "1"}', 'bye: {examples: ["goodbye"]}\n        hi: {phrases: [hi], next: bye}'
+    )
+    line, field, message = only(tmp_path, text)
+    assert (line, field) == (8, "steps.menu.gather")
+    assert "by phrases or by intents' examples, not both" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("confirm_threshold: 0.7\n      threshold: 0.6", "must not exceed threshold"),
+        ("confirm_threshold: 0.4", "confirm_threshold is for intents"),
+    ],
+)
+def test_bad_intent_thresholds(tmp_path: Path, extra: str, message: str) -> None:
+    text = GOOD.replace("otherwise: bye", f"otherwise: bye\n      {extra}")
+    if "must not" in message:
+        text = text.replace('bye: {dtmf: "1"}', 'bye: {examples: ["goodbye"]}')
+    line, field, got = only(tmp_path, text)
+    assert (line, field) == (8, "steps.menu.gather")
+    assert message in got

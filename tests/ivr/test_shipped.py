@@ -80,3 +80,25 @@ def test_flows_run_prints_the_call_as_a_script(capsys: object) -> None:
     assert "CALLER: presses 0" in lines
     assert "ENDS: transfer to Alice Smith (sip:alice@pbx)" in lines
     assert lines[-1] == "(inputs not used: 9)"
+
+
+def test_flows_run_shows_the_intent_and_score_of_a_request(capsys: object) -> None:
+    """`driveline flows run main --input "I'm calling to check on my truck"`."""
+    records = FakeRecords.from_dict({**GIVEN, "users": GIVEN["users"]})
+    asyncio.run(
+        _run(
+            load_flows(SHIPPED),
+            records,
+            "main",
+            "+15552010001",
+            ["I'm calling to check on my truck", "hangup"],
+            None,
+            1,
+            at=datetime(2026, 11, 25, 12, 0),
+        )
+    )
+    lines = capsys.readouterr().out.splitlines()  # type: ignore[attr-defined]
+    assert 'IVR: "How can I help you today?"' in lines
+    assert "CALLER: says \"I'm calling to check on my truck\"" in lines
+    (note,) = [line for line in lines if line.startswith("  (intent ")]
+    assert note.startswith("  (intent status (0.") and "scores status 0." in note

@@ -1,5 +1,6 @@
 """`driveline flows run --input wav:FILE`: a recording is recognized by the local model (real
-tiny.en) and routes the shipped main menu; the script shows what was heard and its score."""
+tiny.en) and routes the shipped main menu; the script shows what was heard, the intent and its
+score."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ async def test_a_wav_input_is_heard_and_routes_the_menu(capsys: pytest.CaptureFi
                datetime(2026, 11, 25, 10, 0))  # fmt: skip
     script = capsys.readouterr().out
     assert "main.menu" in script and "CALLER: says" in script
-    assert "(heard → pickup (score 1.00))" in script, script
+    assert "(intent pickup (0." in script, script
     assert "pickup_confirm.ask_day" in script and "ENDS: hangup" in script
 
 

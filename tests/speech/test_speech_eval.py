@@ -2,9 +2,10 @@
 
 The menu utterances of bench/speech_eval.txt, rendered with piper and sent through an 8 kHz
 μ-law phone line, are recognized the way a speech gather does it (soxr resampling, the menu's
-phrases as prompt, the service's model without a second VAD) and matched by the gather step
-against the shipped flows/main.yaml menu. DESIGN.md's target: ≥ 90 % routed right. The
-espeak-ng renders and the WER with and without the measures are in `bench.speech_eval`.
+hints as prompt, the service's model without a second VAD) and classified among the shipped
+flows/main.yaml menu's intents with the gather's thresholds. DESIGN.md's target: ≥ 90 %
+routed right. The espeak-ng renders and the WER with and without the measures are in
+`bench.speech_eval`.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""`gather`: prompt, then listen for a key, a spoken phrase, or a number ended by `#`.
+"""`gather`: prompt, then listen for a key, a spoken phrase or request, or a number ended by `#`.
 
 Two shapes. With `choices`, each choice (named after the step it leads to, or with its own
-`next`) has a DTMF key and/or phrases; the channel listens for keys and speech at once and the
-text it heard is matched to the phrases loosely (`phrase_score`), because recognisers mishear:
-the best choice wins if it scores at least `threshold`. The phrases also go to the recogniser as
-`hints`, which bias it towards the menu's words. With `input`, digits are collected into a
-variable and the step continues at `next`. Silence or no match repeats the prompt after
-`reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`). What was heard and
-its score go into the call log.
+`next`) has a DTMF key and phrases or intent examples; the channel listens for keys and speech
+at once. Phrases are matched to the text heard loosely (`phrase_score`), because recognisers
+mishear: the best choice wins if it scores at least `threshold`. Examples make the choice an
+intent: the caller may say anything ("I'm calling to check on my truck"), a language model
+scores it against every intent's examples and `understand.decide` accepts the best at
+`threshold`, confirms it between `confirm_threshold` and `threshold`, and treats anything lower
+as out of scope. The phrases (or first examples) also go to the recogniser as `hints`, which
+bias it towards the menu's words. With `input`, digits are collected into a variable and the
+step continues at `next`. Silence, no match or a "no" to a confirmation repeats the prompt
+after `reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`). What was heard,
+its scores and the decision go into the call log.
 
 `sensitive: true` (card numbers, PINs): what the caller keys or says is never written to the
 call log, the `call.step` events or the worker's log; the engine and the channel both honour it.
@@ -15,7 +19,6 @@ call log, the `call.step` events or the worker's log; the engine and the channel
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,11 +27,16 @@ from rapidfuzz import fuzz
 from ivr.flow.channel import GatherResult, Prompt
 from ivr.flow.steps.base import Seconds, StepSpec
 from ivr.flow.steps.set_vars import VarName
+from ivr.flow.steps.understand import confirmed, decide, describe, normalize
 
 if TYPE_CHECKING:
     from ivr.flow.engine import Call
 
 MATCH_THRESHOLD = 0.8  # score a heard phrase needs by default; below it we ask again
+# An intent's score (speech/intents.py; bench/intent_eval.py on bench/intents.txt): at or above
+# INTENT_ACCEPT taken, from INTENT_CONFIRM asked back, below it out of scope.
+INTENT_ACCEPT = 0.6
+INTENT_CONFIRM = 0.46
 
 _DIGIT_WORDS = {
     "zero": "0",
@@ -49,12 +57,22 @@ class Choice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     dtmf: str | None = Field(default=None, pattern=r"^[0-9*#]$")
     phrases: list[str] = Field(default_factory=list)
+    # Sentences a caller might say for this choice: makes it an intent (see module docstring).
+    examples: list[str] = Field(default_factory=list)
+    # Asked when the model is unsure, e.g. "You'd like an update on your vehicle, right?"
+    confirm: str | None = None
     next: str | None = None  # defaults to the choice's name
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Choice:
-        if self.dtmf is None and not self.phrases:
-            raise ValueError("a choice needs dtmf or phrases")
+        if self.dtmf is None and not self.phrases and not self.examples:
+            raise ValueError("a choice needs dtmf, phrases or examples")
+        if self.phrases and self.examples:
+            raise ValueError("a choice has phrases or examples (an intent), not both")
+        if self.confirm and not self.examples:
+            raise ValueError("confirm is asked for an intent: give the choice examples")
+        if any(not normalize(e) for e in self.examples):
+            raise ValueError("an example is empty")
         return self
 
 
@@ -78,7 +96,10 @@ class Gather(StepSpec):
     reprompt: str | None = "Sorry, I didn't get that."
     otherwise: str | None = None
     barge_in: bool = True
-    threshold: float = Field(default=MATCH_THRESHOLD, gt=0.0, le=1.0)  # phrase score to accept
+    # Score to accept: a phrase's (default MATCH_THRESHOLD) or an intent's (INTENT_ACCEPT).
+    threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    # Intents only: from this score up to `threshold`, ask the caller to confirm.
+    confirm_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
     sensitive: bool = False  # never log what the caller keys or says here
     # Keep what the caller said (speech that chose a choice) in `vars.NAME`, e.g. for "are you
     # open Saturday?" to know the day; never for a sensitive gather.
@@ -93,24 +114,47 @@ class Gather(StepSpec):
             raise ValueError("two choices use the same dtmf key")
         if self.heard_into and (self.sensitive or self.input is not None):
             raise ValueError("heard_into keeps spoken choices: not with input or sensitive")
+        if self.intents and any(c.phrases for c in self.choices.values()):
+            raise ValueError("a gather matches speech by phrases or by intents' examples, not both")
+        if self.confirm_threshold is not None:
+            if not self.intents:
+                raise ValueError("confirm_threshold is for intents: give the choices examples")
+            if self.confirm_threshold > self.accept_at:
+                raise ValueError("confirm_threshold must not exceed threshold")
         return self
+
+    @property
+    def intents(self) -> dict[str, list[str]]:
+        """The choices that are intents, with their examples."""
+        return {name: c.examples for name, c in self.choices.items() if c.examples}
+
+    @property
+    def accept_at(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return INTENT_ACCEPT if self.intents else MATCH_THRESHOLD
+
+    @property
+    def confirm_at(self) -> float:
+        if self.confirm_threshold is not None:
+            return self.confirm_threshold
+        return min(INTENT_CONFIRM, self.accept_at)
 
     def targets(self) -> list[tuple[str, str]]:
         found = [(f"choices.{name}", c.next or name) for name, c in self.choices.items()]
         return found + ([("otherwise", self.otherwise)] if self.otherwise else [])
 
     def templates(self) -> list[tuple[str, str]]:
-        return [(f, v) for f, v in (("prompt", self.prompt), ("reprompt", self.reprompt)) if v]
+        """Checked at load and pre-rendered by the worker: prompts and confirm questions."""
+        own = [(f, v) for f, v in (("prompt", self.prompt), ("reprompt", self.reprompt)) if v]
+        asks = [(f"choices.{n}.confirm", c.confirm) for n, c in self.choices.items() if c.confirm]
+        return own + asks
 
     def audio_files(self) -> list[tuple[str, str]]:
         return [("play", self.play)] if self.play else []
 
     def assigns(self) -> list[str]:
         return [self.input.into] if self.input else [self.heard_into] if self.heard_into else []
-
-
-def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
 
 
 def spoken_digits(text: str) -> str:
@@ -144,14 +188,20 @@ def phrase_score(heard: str, phrase: str) -> float:
     return max(fuzz.ratio(w, want) for w in windows) / 100
 
 
+def spoken_key(heard: str, choices: dict[str, Choice]) -> str | None:
+    """The choice whose key the caller said as a word ("one" for "press 1"), if any."""
+    words = normalize(heard).split()
+    if len(words) == 1 and words[0] in _DIGIT_WORDS:
+        key = _DIGIT_WORDS[words[0]]
+        return next((n for n, c in choices.items() if c.dtmf == key), None)
+    return None
+
+
 def best_choice(heard: str, choices: dict[str, Choice]) -> tuple[str | None, float]:
     """The choice whose phrases score best against `heard`, with that score (ties: first)."""
-    words = normalize(heard).split()
-    if len(words) == 1 and words[0] in _DIGIT_WORDS:  # "one" for "press 1"
-        key = _DIGIT_WORDS[words[0]]
-        named = next((n for n, c in choices.items() if c.dtmf == key), None)
-        if named:
-            return named, 1.0
+    named = spoken_key(heard, choices)
+    if named:
+        return named, 1.0
     best, best_score = None, 0.0
     for name, choice in choices.items():
         for phrase in choice.phrases:
@@ -177,7 +227,7 @@ def hints(spec: Gather) -> list[str]:
     """Words the recogniser should expect here: the choices' phrases (spoken digits for input)."""
     if spec.input is not None:
         return ["one two three four five six seven eight nine zero"]
-    return [p for c in spec.choices.values() for p in c.phrases]
+    return [p for c in spec.choices.values() for p in (c.phrases or c.examples[:2])]
 
 
 def _options(spec: Gather) -> dict[str, Any]:
@@ -190,7 +240,7 @@ def _options(spec: Gather) -> dict[str, Any]:
     return dict(
         max_digits=1,
         terminator=None,
-        speech=any(c.phrases for c in spec.choices.values()),
+        speech=any(c.phrases or c.examples for c in spec.choices.values()),
     )
 
 
@@ -219,17 +269,49 @@ async def handle(spec: Gather, call: Call) -> str | None:
                 call.vars[spec.input.into] = number
                 return None
             continue
-        chosen = match_choice(result, spec.choices, spec.threshold)
-        if result.heard and not spec.sensitive:
+        if spec.intents and result.heard and not result.digits:
+            chosen = await _understood(spec, call, result.heard)
+        else:
+            chosen = match_choice(result, spec.choices, spec.accept_at)
+        if result.heard and not spec.sensitive and not spec.intents:
             best, score = best_choice(result.heard, spec.choices)
             if chosen is not None:
                 call.note(f"heard → {chosen} (score {score:.2f})")
             else:
                 closest = f"closest {best} at {score:.2f}" if best else "nothing close"
-                call.note(f"no match ({closest}; needs {spec.threshold:.2f})")
+                call.note(f"no match ({closest}; needs {spec.accept_at:.2f})")
         if chosen is not None:
             if spec.heard_into:
                 call.vars[spec.heard_into] = result.heard if not result.digits else None
             return spec.choices[chosen].next or chosen
     call.note(f"no usable answer after {spec.attempts} attempt(s)")
     return spec.otherwise
+
+
+async def _understood(spec: Gather, call: Call, heard: str) -> str | None:
+    """The intent the caller meant (asking back when unsure), or None: a miss."""
+    named = spoken_key(heard, spec.choices)
+    if named:
+        return named
+    scores = await call.understand(heard, spec.intents)
+    if scores is None:
+        return None
+    decision = decide(scores, spec.accept_at, spec.confirm_at)
+    if not spec.sensitive:
+        scored = f"scores {describe(scores)}"
+        if decision.kind == "accept":
+            call.note(f"intent {decision.intent} ({decision.score:.2f}; {scored})")
+        elif decision.kind == "confirm":
+            call.note(f"unsure: confirm {decision.intent} ({decision.score:.2f} < "
+                      f"{spec.accept_at:.2f}; {scored})")
+        else:
+            call.note(f"out of scope ({scored}; needs {spec.confirm_at:.2f} to confirm)")
+    if decision.kind == "miss" or decision.intent is None:
+        return None
+    if decision.kind == "confirm":
+        choice = spec.choices[decision.intent]
+        question = call.render(choice.confirm) if choice.confirm else (
+            f"Just to be sure: {choice.examples[0]}, right?")
+        if not await confirmed(call, question, timeout=spec.timeout, sensitive=spec.sensitive):
+            return None
+    return decision.intent
