@@ -172,3 +172,51 @@ def test_hostile_datagrams_never_crash_the_worker_or_leak_a_slot(
     assert honest.returncode == 0, honest.describe()
     worker.wait_idle()
     print(f"hostile datagrams sent: {sent}")
+
+
+def _read_until(sock: socket.socket, status: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = sock.recv(65535).decode(errors="replace")
+        except TimeoutError:
+            continue
+        if text.startswith(f"SIP/2.0 {status}"):
+            return text
+    raise AssertionError(f"no {status} within {timeout}s")
+
+
+def _header(message: str, name: str) -> str:
+    for line in message.split("\r\n"):
+        if line.lower().startswith(name.lower() + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {name} in {message[:500]}")
+
+
+def test_an_invite_with_replaces_cannot_take_over_a_live_call(
+    worker: WorkerProcess, udp: socket.socket
+) -> None:
+    """A third party naming a live dialog in Replaces would take the caller's place in it
+    (and the flow's next transfer); the worker answers 403 and the call goes on."""
+    port = udp.getsockname()[1]
+    body = SDP.replace("[media_port]", "40002").format(version=1)
+    call_id = f"replaced-{uuid.uuid4().hex[:8]}@x"
+    udp.send(_invite(port, call_id=call_id, body=body))
+    ok = _read_until(udp, "200")
+    to, from_ = _header(ok, "To"), _header(ok, "From")
+    to_tag, from_tag = to.split("tag=")[1].split(";")[0], from_.split("tag=")[1].split(";")[0]
+    ack = (
+        f"ACK sip:{HOLD}@127.0.0.1:{worker.port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+        f"From: {from_}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    udp.send(ack.encode())
+    replaces = f"Replaces: {call_id};to-tag={to_tag};from-tag={from_tag}\r\n"
+    udp.send(_invite(port, call_id=f"thief-{uuid.uuid4().hex[:8]}@x", extra=replaces, body=body))
+    refused = _read_until(udp, "403")
+    assert "Replaces not allowed" in refused.split("\r\n", 1)[0]
+    bye = ack.replace("ACK sip:", "BYE sip:").replace("CSeq: 1 ACK", "CSeq: 2 BYE")
+    udp.send(bye.encode())
+    _read_until(udp, "200")
+    worker.wait_idle()
