@@ -1,7 +1,8 @@
-"""`driveline` command line: one group; each part registers its own commands."""
+"""`driveline` command line: one group; each part owns its commands, loaded when run."""
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import click
@@ -9,8 +10,40 @@ import click
 from ivr.config import get_settings, hide_password
 from ivr.logs import LogFormat, setup_logging
 
+# Each part's commands, imported only when run: a SIP worker process (`driveline sip`) then
+# loads the SIP side alone, never FastAPI, the web pages or Whisper (tests/test_process_imports.py).
+COMMANDS: dict[str, str] = {
+    "serve": "api.cli:serve",
+    "users": "api.cli:users",
+    "tokens": "api.cli:tokens",
+    "sip": "sip.cli:sip",
+    "dial": "sip.dial:dial",
+    "edge": "sip.edge:edge",
+    "sip-ping": "sip.edge:sip_ping",
+    "flows": "ivr.cli_flows:flows",
+    "demo-data": "records.cli:demo_data",
+    "import": "records.cli:import_file",
+    "integrations": "records.cli:integrations",
+    "call-writer": "records.cli:call_writer",
+    "morning-summary": "records.morning_summary:morning_summary_command",
+    "transcribe": "transcription.cli:transcribe",
+    "speech": "speech.cli:speech",
+}
 
-@click.group()
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)
+        module, _, attr = COMMANDS[name].partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--log-format",
@@ -44,40 +77,6 @@ def db_upgrade() -> None:
     upgrade(make_engine(settings.database_url))
     click.echo(f"database at head: {hide_password(settings.database_url)}")
 
-
-def _register() -> None:
-    from api.cli import serve, tokens, users
-    from ivr.cli_flows import flows
-    from records.cli import call_writer, demo_data, import_file, integrations
-    from records.morning_summary import morning_summary_command
-    from sip.cli import sip
-    from sip.dial import dial
-    from sip.edge import edge, sip_ping
-    from speech.cli import speech
-    from transcription.cli import transcribe
-
-    commands = (
-        serve,
-        sip,
-        users,
-        tokens,
-        flows,
-        demo_data,
-        import_file,
-        integrations,
-        call_writer,
-        dial,
-        transcribe,
-        speech,
-        edge,
-        sip_ping,
-        morning_summary_command,
-    )
-    for command in commands:
-        main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":  # `python -m ivr.cli`: how `serve` starts its SIP worker process
     main()
