@@ -5,7 +5,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends sox kamailio \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY driveline driveline
 COPY ivr ivr
+COPY usecases usecases
 COPY records records
 COPY events events
 COPY api api

@@ -108,7 +108,7 @@ class DemoEnv:
             **settings,
         }
         subprocess.run(
-            [sys.executable, "-m", "ivr.cli", "demo-data"], env=env, cwd=workdir, check=True,
+            [sys.executable, "-m", "driveline", "demo-data"], env=env, cwd=workdir, check=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         return cls(workdir, env)
@@ -130,7 +130,7 @@ class Worker:
         self.port = port or free_udp_port()
         self.stderr_path = demo.workdir / f"worker-{self.port}.log"
         self._stderr = self.stderr_path.open("wb")
-        argv = [sys.executable, "-m", "ivr.cli", "sip", "--bind", f"127.0.0.1:{self.port}"]
+        argv = [sys.executable, "-m", "driveline", "sip", "--bind", f"127.0.0.1:{self.port}"]
         if profile_to is not None:
             profiler = ["-m", "pyinstrument", "-r", "text", "-o", str(profile_to), "-i", "0.0005"]
             argv = [sys.executable, *profiler, *argv[1:]]

@@ -98,7 +98,7 @@ class SpeakingPeer(RtpPeer):
 
 def start_speech_service(env: dict[str, str]) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ivr.cli", "speech"], env=env, cwd=REPO,
+        [sys.executable, "-m", "driveline", "speech"], env=env, cwd=REPO,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     ready = threading.Event()

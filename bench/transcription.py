@@ -121,7 +121,7 @@ class Workers:
                 [
                     sys.executable,
                     "-m",
-                    "ivr.cli",
+                    "driveline",
                     "transcribe",
                     "--consumer",
                     f"bench-{i}",

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         default=True, description="SIP workers take masked outbound calls from the queue."
     )
 
-    # --- scale-out: worker pool and the Kamailio edge (sip/pool.py, sip/edge.py) ---------------
+    # --- scale-out: worker pool and the Kamailio edge (driveline/pool.py, sip/edge.py) -------
     sip_workers: int = Field(
         default=1, ge=1, le=64, description="SIP worker processes on this host (4 calls each)."
     )

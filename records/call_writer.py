@@ -771,7 +771,7 @@ def run_call_writer(
 
 
 class CallWriterPart:
-    """The writer as a `driveline serve` part (see api/supervisor.py): a thread of its own."""
+    """The writer as a `driveline serve` part (see driveline/supervisor.py): a thread of its own."""
 
     name = "call-writer"
 

@@ -7,7 +7,7 @@ so the same numbers mean the same customers on every machine; times are relative
 moment of seeding (re-seed with `reset=True`, `driveline demo-data --reset`, to refresh them).
 
 Staff (all scoped to the demo store). `driveline serve --demo` gives each of them the web-page
-password "demo-password" (`api.cli.DEMO_PASSWORD`; only for a local demo):
+password "demo-password" (`driveline.serve.DEMO_PASSWORD`; only for a local demo):
 
     username  role     phone          SIP contact
     alice     advisor  +15550100201   sip:alice@127.0.0.1:5070

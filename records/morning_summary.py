@@ -97,7 +97,7 @@ def send_due(
 
 
 class MorningSummaryPart:
-    """The sender as a `driveline serve` part (api/supervisor.py): a thread ticking once a
+    """The sender as a `driveline serve` part (driveline/supervisor.py): a thread ticking once a
     minute. A failed tick is logged and retried; it never stops the server."""
 
     name = "morning-summary"

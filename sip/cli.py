@@ -2,7 +2,7 @@
 
 One process carries at most 4 calls (the pjsua2 wheel's cap), so a store group runs several of
 these behind Kamailio (`driveline edge`); `driveline sip --workers N` supervises N of them on
-consecutive ports (sip/pool.py). SIGTERM drains: new calls get 503 (Kamailio tries another
+consecutive ports (driveline/pool.py). SIGTERM drains: new calls get 503 (Kamailio tries another
 worker), active ones finish (up to `sip_drain_s`), then the worker exits. A worker first closes
 the calls a killed previous run of it left open (sip/journal.py).
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ivr.config import Settings, get_settings
+from ivr.config import Settings
 
 if TYPE_CHECKING:
     from sip.endpoint import EndpointConfig
@@ -175,45 +175,3 @@ def trunk_host(trunk_uri: str) -> str:
 def worker_id(settings: Settings, port: int) -> str:
     """The journal name of the worker on `port`: the same across its restarts."""
     return f"{settings.sip_worker_id or socket.gethostname()}-{port}"
-
-
-@click.command("sip")
-@click.option("--bind", default=None, help="HOST:PORT for SIP (UDP and TCP); default sip_bind.")
-@click.option("--fake-tts", is_flag=True, help="Tones instead of piper speech (tests).")
-@click.option(
-    "--reserve",
-    type=click.IntRange(0, 3),
-    default=0,
-    show_default=True,
-    help="Call slots kept free for transfer legs: with 1, a worker takes 3 callers and can "
-    "always bridge one of them to an advisor.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Supervise this many worker processes on consecutive ports from --bind's, restarting "
-    "any that dies; default sip_workers (1: this process is the worker).",
-)
-def sip(bind: str | None, fake_tts: bool, reserve: int, workers: int | None) -> None:
-    """Run SIP workers: they answer calls to the stores' numbers and run their flows."""
-    from sip.worker import parse_bind
-
-    settings = get_settings()
-    try:
-        host, port = parse_bind(bind or settings.sip_bind)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--bind") from None
-    count = workers or settings.sip_workers
-    if count > 1:
-        from api.supervisor import Supervisor
-        from sip.pool import WorkerPool
-
-        pool = WorkerPool(
-            host, port, count, fake_tts=fake_tts, reserve=reserve, drain_s=settings.sip_drain_s
-        )
-        supervisor = Supervisor()
-        supervisor.add(pool)
-        click.echo(f"sip workers: {', '.join(pool.addresses)}")
-        raise SystemExit(supervisor.run())
-    asyncio.run(run_worker(settings, host, port, fake_tts=fake_tts, reserve=reserve))

@@ -20,7 +20,6 @@ from pathlib import Path
 import click
 import jinja2
 
-from api.supervisor import ChildProcess
 from ivr.config import Settings, get_settings
 
 TEMPLATE_DIRS = [  # the checkout, then the working directory (the Docker image's /app)
@@ -129,12 +128,6 @@ def check(files: EdgeFiles, kamailio: str = "kamailio") -> subprocess.CompletedP
         timeout=30,
         check=False,
     )
-
-
-def edge_process(settings: Settings, run_dir: Path, workers: list[str]) -> ChildProcess:
-    """Kamailio as a `driveline serve` part."""
-    files = render(settings, run_dir, workers)
-    return ChildProcess("edge", files.argv(kamailio_binary()), ready=READY, start_s=20, stop_s=10)
 
 
 @click.command("edge")

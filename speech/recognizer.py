@@ -240,7 +240,7 @@ def intent_classifier() -> IntentClassifier:
 
 
 class SpeechPart:
-    """The service as a `driveline serve` part (api/supervisor.py): a thread of this process."""
+    """The service as a `driveline serve` part (driveline/supervisor.py): a thread of ours."""
 
     name = "speech"
 

@@ -46,7 +46,7 @@ def loaded_modules(kind: str, argv: list[str], tmp_path: Path, timeout: float = 
         "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "ivr.cli", *argv],
+        [sys.executable, "-X", "importtime", "-m", "driveline", *argv],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

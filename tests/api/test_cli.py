@@ -16,8 +16,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.supervisor import ApiServer, Supervisor
-from ivr.cli import main
+from api.server import ApiServer
+from driveline.cli import main
+from driveline.supervisor import Supervisor
 from ivr.config import Settings, get_settings
 from records.models import ApiToken, Store, User, utcnow
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.auth import hash_token
 from api.routes import events as events_route
-from api.supervisor import ApiServer
+from api.server import ApiServer
 from events.bus import Event, EventBus, store_channel
 from events.calls import CallRinging, publish_call_event
 from ivr.config import Settings

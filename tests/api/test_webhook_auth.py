@@ -32,7 +32,7 @@ from api.webhook_auth import (
     signature,
     signed_headers,
 )
-from ivr.cli import main
+from driveline.cli import main
 from ivr.config import get_settings
 from records.models import Integration, StatusEventRow, ThreadEntry
 from tests.api.conftest import NOW, SHARED_RO, Api

@@ -81,7 +81,7 @@ class Proc:
 
     @classmethod
     def driveline(cls, args: list[str], env: dict[str, str], cwd: Path) -> Proc:
-        return cls([sys.executable, "-m", "ivr.cli", *args], env, cwd, " ".join(args[:1]))
+        return cls([sys.executable, "-m", "driveline", *args], env, cwd, " ".join(args[:1]))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

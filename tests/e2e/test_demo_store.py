@@ -60,7 +60,7 @@ class DemoServer:
         }
         self.recordings = workdir / "recordings"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivr.cli", "serve", "--demo"],
+            [sys.executable, "-m", "driveline", "serve", "--demo"],
             env=self.env,
             cwd=workdir,
             stdin=subprocess.DEVNULL,

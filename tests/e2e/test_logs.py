@@ -32,7 +32,7 @@ class JsonWorker:
             "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
             "DRIVELINE_OUTBOUND_CALLS": "false",
         }
-        cli = [sys.executable, "-m", "ivr.cli"]
+        cli = [sys.executable, "-m", "driveline"]
         subprocess.run([*cli, "demo-data"], env=env, cwd=workdir, check=True, capture_output=True)
         self.stderr_path = workdir / "worker.stderr"
         self._stderr = self.stderr_path.open("wb")

@@ -159,7 +159,7 @@ class SipWorkerProcess:
         }
         self.log = (workdir / "worker.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivr.cli", "sip", "--fake-tts",
+            [sys.executable, "-m", "driveline", "sip", "--fake-tts",
              "--bind", f"127.0.0.1:{self.port}"],
             cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self.log, text=True,

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from driveline.cli import main
 from events.bus import Event
 from events.calls import (
     CallAnswered,
@@ -33,7 +34,6 @@ from events.calls import (
     RecordingInfo,
     TransferTarget,
 )
-from ivr.cli import main
 from records.call_writer import CallWriterConsumer, DatabaseUnavailable, run_call_writer
 from records.models import Call, CallbackTask, CallLeg, Recording, ThreadEntry, User
 from records.screen_pop import screen_pop_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from driveline.cli import main
 
 
 @pytest.mark.usefixtures("fresh_settings")

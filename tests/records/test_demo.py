@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from ivr.cli import main
+from driveline.cli import main
 from ivr.domain import CLOSED_STATUSES, STANDARD_STATUSES, StoreInfo
 from records import views
 from records.demo import DEMO_DID, DEMO_SALES_DID, seed_demo

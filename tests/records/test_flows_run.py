@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from driveline.cli import main
 
 WEDNESDAY_MORNING = "2026-11-25T10:00"  # store-local; the demo store is open
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from driveline.cli import main
 from events.bus import STREAM, Event, EventBus
-from ivr.cli import main
 from ivr.phone import FICTIONAL
 from records import outbound, views
 from records.importer import (

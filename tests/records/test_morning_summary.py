@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.cli import main
+from driveline.cli import main
 from ivr.config import Settings
 from records.models import Store
 from records.morning_summary import SENT_KEY, MorningSummaryPart, send_due

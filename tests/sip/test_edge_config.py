@@ -9,7 +9,7 @@ import jinja2
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from driveline.cli import main
 from ivr.config import Settings
 from sip.edge import check, render, render_template, worker_addresses
 from tests.e2e.stack import kamailio_path

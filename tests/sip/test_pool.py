@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from driveline.pool import WorkerPool
 from sip.cli import READY
-from sip.pool import WorkerPool
 
 
 def stand_in(pool: WorkerPool, index: int, code: str) -> None:
@@ -25,7 +25,7 @@ def test_a_worker_dying_young_is_restarted_with_a_growing_capped_backoff(
     )
     stand_in(pool, 0, "import time; time.sleep(30)")
     stand_in(pool, 1, "raise SystemExit(3)")  # ready, then dies at once, again and again
-    caplog.set_level(logging.WARNING, logger="sip.pool")
+    caplog.set_level(logging.WARNING, logger="driveline.pool")
     pool.start()
     try:
         deadline = time.monotonic() + 10

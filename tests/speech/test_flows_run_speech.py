@@ -30,7 +30,7 @@ async def test_a_wav_input_is_heard_and_routes_the_menu(capsys: pytest.CaptureFi
 async def test_a_missing_wav_is_refused_before_the_call() -> None:
     from click.testing import CliRunner
 
-    from ivr.cli import main
+    from driveline.cli import main
 
     result = CliRunner().invoke(
         main, ["flows", "run", "main", "--caller", "5552010001", "--input", "wav:/nope.wav"]

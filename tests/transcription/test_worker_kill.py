@@ -34,7 +34,7 @@ class Worker:
     def __init__(self, name: str, env: dict[str, str], streams: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "ivr.cli", "transcribe", "--consumer", name,
+                sys.executable, "-m", "driveline", "transcribe", "--consumer", name,
                 "--claim-idle", str(CLAIM_IDLE_S), "--backoff", "0.5",
                 "--stream", streams["stream"], "--group", streams["group"],
             ],

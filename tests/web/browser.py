@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api.app import create_app
-from api.supervisor import ApiServer
+from api.server import ApiServer
 from ivr.config import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -95,7 +95,7 @@ class SipWorker:
             "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivr.cli", "sip"],
+            [sys.executable, "-m", "driveline", "sip"],
             env=env,
             cwd=workdir,
             stdin=subprocess.DEVNULL,

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.cli import DEMO_PASSWORD, prepare_demo
 from api.web.sessions import check_password, log_in, log_out, set_password, web_login
-from ivr.cli import main
+from driveline.cli import main
+from driveline.serve import DEMO_PASSWORD, prepare_demo
 from ivr.config import get_settings
 from records.models import Store, User, WebSession, utcnow
 

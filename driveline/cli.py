@@ -13,10 +13,10 @@ from ivr.logs import LogFormat, setup_logging
 # Each part's commands, imported only when run: a SIP worker process (`driveline sip`) then
 # loads the SIP side alone, never FastAPI, the web pages or Whisper (tests/test_process_imports.py).
 COMMANDS: dict[str, str] = {
-    "serve": "api.cli:serve",
+    "serve": "driveline.serve:serve",
     "users": "api.cli:users",
     "tokens": "api.cli:tokens",
-    "sip": "sip.cli:sip",
+    "sip": "driveline.pool:sip",
     "dial": "sip.dial:dial",
     "edge": "sip.edge:edge",
     "sip-ping": "sip.edge:sip_ping",
@@ -76,7 +76,3 @@ def db_upgrade() -> None:
     settings = get_settings()
     upgrade(make_engine(settings.database_url))
     click.echo(f"database at head: {hide_password(settings.database_url)}")
-
-
-if __name__ == "__main__":  # `python -m ivr.cli`: how `serve` starts its SIP worker process
-    main()

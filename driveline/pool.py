@@ -1,7 +1,7 @@
 """A pool of SIP worker processes on consecutive ports: `driveline sip --workers N`, and the SIP
 part of `driveline serve`.
 
-Each worker is a `ChildProcess` (api/supervisor.py) running `driveline sip --bind HOST:PORT`.
+Each worker is a `ChildProcess` (driveline/supervisor.py) running `driveline sip --bind HOST:PORT`.
 A worker that exits is started again on the same port, so Kamailio's probe finds it back and
 its journal, named after the port, is swept (sip/journal.py). SIGTERM to one worker's pid is
 thus a graceful restart of that worker: it drains, exits 0 and comes back. The backoff doubles
@@ -12,6 +12,7 @@ new calls with 503 and finishes its active ones (up to `sip_drain_s`), then exit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -19,16 +20,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.supervisor import ChildProcess, Part
-from ivr.config import Settings
+import click
+
+from driveline.supervisor import ChildProcess, Part, Supervisor
+from ivr.config import Settings, get_settings
 from sip.cli import READY
+from sip.edge import READY as EDGE_READY
+from sip.edge import kamailio_binary, render
 
 log = logging.getLogger(__name__)
 
 
 def worker_argv(host: str, port: int, *, fake_tts: bool = False, reserve: int = 0) -> list[str]:
     # --workers 1: a worker never becomes a pool itself, whatever DRIVELINE_SIP_WORKERS says.
-    argv = [sys.executable, "-m", "ivr.cli", "sip", "--bind", f"{host}:{port}", "--workers", "1"]
+    argv = [sys.executable, "-m", "driveline", "sip", "--bind", f"{host}:{port}", "--workers", "1"]
     if fake_tts:
         argv.append("--fake-tts")
     if reserve:
@@ -172,7 +177,6 @@ def serve_parts(settings: Settings, count: int, run_dir: Path) -> list[Part]:
     > 1, Kamailio on `sip_bind` in front of `count` workers on `sip_worker_host`, ports from
     `sip_worker_base_port` (several workers cannot share one SIP port). Kamailio comes first:
     it starts before and stops after the workers, so calls draining still reach them."""
-    from sip.edge import edge_process
     from sip.worker import parse_bind
 
     if count == 1:
@@ -185,3 +189,51 @@ def serve_parts(settings: Settings, count: int, run_dir: Path) -> list[Part]:
         drain_s=settings.sip_drain_s,
     )
     return [edge_process(settings, run_dir, pool.addresses), pool]
+
+
+def edge_process(settings: Settings, run_dir: Path, workers: list[str]) -> ChildProcess:
+    """Kamailio as a `driveline serve` part."""
+    files = render(settings, run_dir, workers)
+    return ChildProcess(
+        "edge", files.argv(kamailio_binary()), ready=EDGE_READY, start_s=20, stop_s=10
+    )
+
+
+@click.command("sip")
+@click.option("--bind", default=None, help="HOST:PORT for SIP (UDP and TCP); default sip_bind.")
+@click.option("--fake-tts", is_flag=True, help="Tones instead of piper speech (tests).")
+@click.option(
+    "--reserve",
+    type=click.IntRange(0, 3),
+    default=0,
+    show_default=True,
+    help="Call slots kept free for transfer legs: with 1, a worker takes 3 callers and can "
+    "always bridge one of them to an advisor.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Supervise this many worker processes on consecutive ports from --bind's, restarting "
+    "any that dies; default sip_workers (1: this process is the worker).",
+)
+def sip(bind: str | None, fake_tts: bool, reserve: int, workers: int | None) -> None:
+    """Run SIP workers: they answer calls to the stores' numbers and run their flows."""
+    from sip.cli import run_worker
+    from sip.worker import parse_bind
+
+    settings = get_settings()
+    try:
+        host, port = parse_bind(bind or settings.sip_bind)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bind") from None
+    count = workers or settings.sip_workers
+    if count > 1:
+        pool = WorkerPool(
+            host, port, count, fake_tts=fake_tts, reserve=reserve, drain_s=settings.sip_drain_s
+        )
+        supervisor = Supervisor()
+        supervisor.add(pool)
+        click.echo(f"sip workers: {', '.join(pool.addresses)}")
+        raise SystemExit(supervisor.run())
+    asyncio.run(run_worker(settings, host, port, fake_tts=fake_tts, reserve=reserve))

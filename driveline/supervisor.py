@@ -1,10 +1,10 @@
 """`driveline serve` runs several parts in one process; this starts and stops them in one place.
 
 Parts: the call writer, the transcription worker and the speech recognizer (threads), the SIP
-worker pool (sip/pool.py: child processes), Kamailio in front of them when there are several
-(sip/edge.py), and the API server. `ChildProcess` is also what `driveline sip --workers N`
-supervises its workers with. Each part says when it is ready (`start` returns), whether it still
-runs (`alive`) and how to stop.
+worker pool (driveline/pool.py: child processes), Kamailio in front of them when there are
+several (sip/edge.py renders its config), and the API server (api/server.py). `ChildProcess`
+is also what `driveline sip --workers N` supervises its workers with. Each part says when it
+is ready (`start` returns), whether it still runs (`alive`) and how to stop.
 Parts start in the order added and stop in reverse, so a worker never outlives what it needs.
 If any part dies, or SIGINT/SIGTERM arrives, everything is stopped.
 """
@@ -82,44 +82,6 @@ class Supervisor:
 
         previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         return lambda: [signal.signal(sig, h) for sig, h in previous.items()]
-
-
-class ApiServer:
-    """uvicorn in a thread of this process, so the supervisor owns signals and shutdown."""
-
-    name = "api"
-
-    def __init__(self, app: Any, host: str, port: int, startup_timeout_s: float = 30) -> None:
-        import uvicorn  # only the API needs it; the SIP pool imports this module too
-
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        )
-        self.startup_timeout_s = startup_timeout_s
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + self.startup_timeout_s
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the API server did not start (is the port in use?)")
-            time.sleep(0.02)
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        sock = self.server.servers[0].sockets[0]
-        return int(sock.getsockname()[1])
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
 
 
 class ChildProcess:
