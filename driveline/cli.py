@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "dial": "sip.dial:dial",
     "edge": "sip.edge:edge",
     "sip-ping": "sip.edge:sip_ping",
-    "flows": "ivr.cli_flows:flows",
+    "flows": "driveline.flows:flows",
     "demo-data": "records.cli:demo_data",
     "import": "records.cli:import_file",
     "integrations": "records.cli:integrations",

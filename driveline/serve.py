@@ -121,7 +121,7 @@ def serve(
 ) -> None:
     """Run Driveline on one box: call writer, SIP worker, transcription worker and API."""
     from api.app import create_app  # FastAPI is only needed by this command
-    from ivr.cli_flows import load_or_exit
+    from ivr.flow.startup import load_or_exit
 
     settings = get_settings()
     flow_set = load_or_exit(settings.flows_dir, refusing="driveline serve")

@@ -35,9 +35,9 @@ async def run_worker(
     """Load flows, warm the voice, prerender static prompts, then answer until SIGTERM."""
     from events.bus import AsyncEventBus
     from events.health import Heartbeat
-    from ivr.cli_flows import load_or_exit
     from ivr.flow import FlowEngine
     from ivr.flow.prompts import static_prompts
+    from ivr.flow.startup import load_or_exit
     from ivr.speech import TTS, FakeTTS
     from records.db import make_engine
     from records.flow_records import SqlRecords

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ivr.cli_flows import _run, flows
+from driveline.flows import _run, flows
 from ivr.flow import load_flows
 from ivr.flow.fakes import FakeRecords
 from tests.ivr.conftest import GIVEN

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench.speech_eval import DEFAULT_CACHE, render
-from ivr.cli_flows import _run, load_or_exit
+from driveline.flows import _run
 from ivr.flow.fakes import FakeRecords
+from ivr.flow.startup import load_or_exit
 from tests.ivr.conftest import GIVEN
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from ivr.config import get_settings
-from ivr.flow import FlowEngine, FlowLoadError, FlowSet, load_flows
+from ivr.flow import FlowEngine, FlowSet
 from ivr.flow.fakes import FakeChannel
 from ivr.flow.records import Records
+from ivr.flow.startup import load_or_exit
 from ivr.phone import BadPhoneNumber, to_e164
 from ivr.speech import STT, Understanding
 
@@ -22,22 +23,6 @@ FLOWS_DIR = click.option(
     default=None,
     help="Folder of flow YAML files (default: settings flows_dir).",
 )
-
-
-def load_or_exit(directory: Path, *, refusing: str | None = None) -> FlowSet:
-    """Load a flows folder or print every problem as `file:line: field: message` and exit 1.
-
-    `refusing` names what will not start (e.g. "serve"), so a bad flow stops a server loudly
-    instead of replacing good flows with half of a bad set.
-    """
-    try:
-        return load_flows(directory)
-    except FlowLoadError as exc:
-        if refusing:
-            click.echo(f"{refusing}: refusing to load the flows in {directory}:", err=True)
-        for problem in exc.problems:
-            click.echo(str(problem), err=bool(refusing))
-        raise click.exceptions.Exit(1) from None
 
 
 @click.group()
