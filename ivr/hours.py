@@ -104,6 +104,13 @@ class Hours:
                     return moment
         return None
 
+    def due_after(self, at: datetime, seconds: float) -> datetime:
+        """A task's due time: `seconds` of open time from `at`, counted from the next opening
+        (closures and holidays honoured) when it is closed at `at`; from `at` itself when it
+        never opens in the next two weeks."""
+        start = at if self.open_at(at) else (self.next_open(at) or at)
+        return start + timedelta(seconds=seconds)
+
     def closes_at(self, at: datetime) -> datetime | None:
         """When the span it is open in now ends; None when closed at `at`."""
         local = at.astimezone(self.tz)

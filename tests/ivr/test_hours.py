@@ -117,3 +117,21 @@ def test_transfer_to_an_unknown_department_names_file_line_and_field(tmp_path: P
     line, field, message = only(tmp_path, text)
     assert (line, field) == (14, "steps.bye.transfer.to")
     assert message.startswith("unknown department 'valet': use department:KIND with service")
+
+
+def test_a_callback_due_over_a_holiday_falls_due_after_the_next_real_opening() -> None:
+    """A voicemail left the evening before Thanksgiving is due two hours after Friday's
+    opening, not on the holiday (the voicemail step and the call writer both use this)."""
+    from ivr.flow.steps.voicemail import due_time
+
+    wednesday_evening = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # Wed 7 PM in Chicago
+    friday_nine = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # Fri 9 AM: 7 AM opening + 2 h
+    assert Hours.of(store()).due_after(wednesday_evening, 7200) == friday_nine
+    assert due_time(store(), wednesday_evening, 7200, business_hours=True) == friday_nine
+    monday_noon = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # open: counts from now
+    assert due_time(store(), monday_noon, 3600, business_hours=True) == datetime(
+        2026, 11, 23, 19, 0, tzinfo=UTC
+    )
+    assert due_time(store(), wednesday_evening, 60, business_hours=False) == datetime(
+        2026, 11, 26, 1, 1, tzinfo=UTC
+    )

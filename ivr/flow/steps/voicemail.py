@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from ivr.domain import WEEKDAYS, StoreInfo, parse_hours
+from ivr.domain import StoreInfo
 from ivr.flow.steps.base import Seconds, StepSpec
 from ivr.flow.templates import clock, spoken_date
+from ivr.hours import Hours
 
 if TYPE_CHECKING:
     from ivr.flow.engine import Call
@@ -38,24 +39,11 @@ class Voicemail(StepSpec):
         return found + ([("goodbye", self.goodbye)] if self.goodbye else [])
 
 
-def next_opening(store: StoreInfo, at: datetime) -> datetime | None:
-    """The next time the store opens after `at` (within a week), in the store's zone."""
-    local = store.local(at)
-    hours = parse_hours(store.hours)
-    for offset in range(8):
-        day = local.date() + timedelta(days=offset)
-        for opens, _closes in sorted(hours.get(WEEKDAYS[day.weekday()], [])):
-            candidate = datetime.combine(day, opens, tzinfo=store.tz)
-            if candidate > local:
-                return candidate
-    return None
-
-
 def due_time(store: StoreInfo, at: datetime, seconds: float, business_hours: bool) -> datetime:
-    start = at
-    if business_hours and not store.is_open(at):
-        start = next_opening(store, at) or at
-    return start + timedelta(seconds=seconds)
+    """When a callback is due: the store's hours decide (ivr.hours.Hours.due_after)."""
+    if not business_hours:
+        return at + timedelta(seconds=seconds)
+    return Hours.of(store).due_after(at, seconds)
 
 
 async def handle(spec: Voicemail, call: Call) -> str | None:
