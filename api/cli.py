@@ -8,6 +8,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from api.auth import MAX_LIFETIME, new_token
 from api.schemas import UserIn
@@ -16,7 +17,7 @@ from ivr.config import get_settings
 from ivr.domain import Role
 from records import queries
 from records.db import make_engine, session_factory, upgrade
-from records.models import utcnow
+from records.models import User, utcnow
 
 
 def migrated_engine() -> Engine:
@@ -89,11 +90,16 @@ def users_password(username: str) -> None:
     """Set USERNAME's password for the web pages (prompted, never on the command line)."""
     engine = migrated_engine()
     with session_factory(engine)() as session:
-        user = queries.get_user_by_username(session, username=username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
+        user = _user(session, username)
         set_password(session, user, _prompt_password())
         click.echo(f"password set for {user.username}")
+
+
+def _user(session: Session, username: str) -> User:
+    user = queries.get_user_by_username(session, username=username)
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    return user
 
 
 def _prompt_password() -> str:
@@ -145,9 +151,7 @@ def tokens_create(username: str, name: str, expires_in: timedelta | None) -> Non
     expires on stderr."""
     engine = migrated_engine()
     with session_factory(engine)() as session:
-        user = queries.get_user_by_username(session, username=username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
+        user = _user(session, username)
         row, secret = new_token(session, user, name[:100], expires_in)
         click.echo(secret)
         click.echo(f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
@@ -159,9 +163,7 @@ def tokens_list(username: str) -> None:
     """USERNAME's tokens: id, name, created, expiry, last use, revoked (never the secret)."""
     engine = migrated_engine()
     with session_factory(engine)() as session:
-        user = queries.get_user_by_username(session, username=username)
-        if user is None:
-            raise click.ClickException(f"no user {username!r}")
+        user = _user(session, username)
         now = utcnow()
         for row in queries.list_tokens(session, user_id=user.id):
             state = (
