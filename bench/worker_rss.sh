@@ -7,5 +7,5 @@ DRIVELINE_DATABASE_URL=sqlite:///$tmp/d.db DRIVELINE_FLOWS_DIR=$dir/flows DRIVEL
 pid=$!
 for i in $(seq 100); do grep -q "sip worker ready" $tmp/out && break; sleep 0.2; done
 sleep 1
-echo "$mod $(awk '/VmRSS/{print $2/1024 " MB"}' /proc/$pid/status) modules_ready=$(grep -c . $tmp/out)"
-kill $pid; wait $pid 2>/dev/null
+echo "$mod $(awk '/VmRSS/{print $2/1024 " MB"}' /proc/$pid/status)"
+kill $pid; wait $pid 2>/dev/null; rm -rf $tmp
