@@ -168,6 +168,16 @@ def serve(
         click.echo(f"SIP: answering on {settings.sip_bind} (udp and tcp), {count} worker(s)")
         for part in serve_parts(settings, count, settings.recordings_dir.parent / "edge"):
             supervisor.add(part)
+    if settings.import_watch_dir is not None:
+        from events.bus import EventBus
+        from records.drop_folder import DropFolder, DropFolderPart
+
+        folder = DropFolder(
+            engine, settings.import_watch_dir, bus=EventBus(settings.redis_url),
+            region=settings.default_region,
+        )  # fmt: skip
+        click.echo(f"DMS drop folder: {settings.import_watch_dir}")
+        supervisor.add(DropFolderPart(folder, settings.import_watch_interval_s))
     if settings.morning_webhook_url:
         from records.morning_summary import MorningSummaryPart
 

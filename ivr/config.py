@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         ge=200,
         description="A worker silent this long after an INVITE is skipped for the next one.",
     )
+    import_watch_dir: Path | None = Field(
+        default=None,
+        description="A DMS drop folder `serve` watches: each CSV/JSON export dropped there is "
+        "imported once (as `driveline import`) and moved to done/ or failed/ with its report.",
+    )
+    import_watch_interval_s: float = Field(default=10.0, gt=0, description="Between scans.")
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="json: one JSON object per line with the call id on every line of a call.",

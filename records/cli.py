@@ -3,6 +3,10 @@ on a fresh install without a separate `driveline db upgrade`."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import click
 from sqlalchemy import Engine
 
@@ -18,8 +22,19 @@ def _engine() -> Engine:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def import_file(file: str) -> None:
+@click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A DMS drop folder: import each CSV/JSON file dropped there once, moving it to "
+    "done/ or failed/ beside its report (records/drop_folder.py).",
+)
+@click.option("--interval", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="--watch: seconds between scans.")  # fmt: skip
+@click.option("--once", is_flag=True, help="--watch: one scan of what has settled, then exit.")
+def import_file(file: str | None, watch_dir: Path | None, interval: float, once: bool) -> None:
     """Upsert stores, advisors, customers, phones, vehicles and repair orders from CSV or JSON.
 
     The row format is described in records/IMPORT.md. Bad rows are listed with their row
@@ -29,13 +44,20 @@ def import_file(file: str) -> None:
     from events.bus import EventBus
     from records.importer import ImportFileError, import_path
 
+    if (file is None) == (watch_dir is None):
+        raise click.UsageError("give a FILE to import, or --watch DIR")
     settings = get_settings()
     engine = _engine()
     bus = EventBus(settings.redis_url)  # status changes are announced, pickup calls queued
     try:
-        report = import_path(engine, file, region=settings.default_region, bus=bus)
-    except ImportFileError as exc:
-        raise click.ClickException(str(exc)) from None
+        if watch_dir is not None:
+            _watch(engine, bus, watch_dir, interval, once, settings.default_region)
+            return
+        assert file is not None
+        try:
+            report = import_path(engine, file, region=settings.default_region, bus=bus)
+        except ImportFileError as exc:
+            raise click.ClickException(str(exc)) from None
     finally:
         bus.close()
         engine.dispose()
@@ -45,6 +67,21 @@ def import_file(file: str) -> None:
         click.echo(line)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _watch(
+    engine: Engine, bus: Any, directory: Path, interval: float, once: bool, region: str
+) -> None:
+    from records.drop_folder import DropFolder
+
+    folder = DropFolder(engine, directory, bus=bus, region=region, settle_s=0 if once else 2.0)
+    click.echo(f"watching {directory} every {interval:g}s (done/, failed/ beside it)")
+    while True:
+        for item in folder.scan_once():
+            click.echo(f"{item.name}: {item.outcome} → {item.moved_to} ({item.report.name})")
+        if once:
+            return
+        time.sleep(interval)
 
 
 @click.command("demo-data")
