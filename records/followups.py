@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -40,6 +40,7 @@ from ivr.domain import (
     LineStatus,
     ThreadKind,
 )
+from ivr.policies import FollowUpPolicy
 from records.models import (
     CallbackTask,
     Customer,
@@ -58,29 +59,6 @@ from records.views import is_open_clause
 CLOSING = frozenset({FollowUpOutcome.booked, FollowUpOutcome.not_interested, FollowUpOutcome.done})
 TRIGGER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a DMS event: part_arrived, loaner_back
 STATUS_TRIGGER = "status:"  # + a status name: the RO reached that status
-PromiseState = Literal["waiting", "pending", "kept", "late", "broken"]
-
-
-class FollowUpPolicy(BaseModel):
-    """A store's follow-up settings (`Store.follow_ups`, JSON); every field has a default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    declined_delay_days: float = Field(
-        default=30, ge=0, le=3650, description="A declined repair is offered again after this."
-    )
-    defector_months: int = Field(
-        default=9, ge=1, le=120, description="No visit for this long and no open RO: a defector."
-    )
-    no_answer_retry_days: float = Field(
-        default=2, gt=0, le=365, description="A follow-up nobody answered is due again after this."
-    )
-    max_attempts: int = Field(
-        default=3, ge=1, le=20, description="After this many attempts it closes as no_answer."
-    )
-    promise_grace_minutes: float = Field(
-        default=15, ge=0, le=24 * 60, description="A promise done this late still counts as kept."
-    )
 
 
 def policy_for(store: Store) -> FollowUpPolicy:
@@ -105,21 +83,6 @@ def is_overdue(fu: FollowUp, now: datetime) -> bool:
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """SQL twin of `is_overdue`, for filters and counts."""
     return and_(FollowUp.done_at.is_(None), FollowUp.due_at.is_not(None), FollowUp.due_at < now)
-
-
-def promise_state(fu: FollowUp, *, now: datetime, grace: timedelta) -> PromiseState:
-    """kept: done by due_at + grace; late: done after that; broken: still open past due_at +
-    grace; pending: open and not yet past; waiting: its DMS event has not come (no due_at).
-
-    Any closing counts as done here (a booked or no-answer call was still made). A promise
-    retried after no answer is measured against its latest due time.
-    """
-    if fu.due_at is None:
-        return "waiting" if fu.done_at is None else "kept"
-    limit = fu.due_at + grace
-    if fu.done_at is not None:
-        return "kept" if fu.done_at <= limit else "late"
-    return "broken" if now > limit else "pending"
 
 
 _LOADS = (

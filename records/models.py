@@ -89,7 +89,7 @@ class Store(Base):
     custom_statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Masked outbound calls: allowed destinations, rate limits, sticky callbacks, proactive
-    # pickup calls (records.outbound.OutboundPolicy; None = its defaults).
+    # pickup calls (ivr.policies.OutboundPolicy; None = its defaults).
     outbound: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Street address, for "where are you located?".
     address: Mapped[str | None] = mapped_column(String(300))

@@ -9,7 +9,7 @@ Figures (a range is whole local days in the store's zone, `first` to `last` incl
   callbacks created in the range and done by now;
 - avoidable: status-check calls while the caller's open ROs had sat unchanged past
   `stale_hours` (`records.reports.is_avoidable`);
-- promises due in the range, by `records.followups.promise_state` as of the end of the range
+- promises due in the range, by `ivr.policies.promise_state` as of the end of the range
   (or now, if earlier): kept (done by due + grace), late (done after that, even after the
   range), broken (still open past due + grace); grace is the store's
   `follow_ups["promise_grace_minutes"]` (default 15);
@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, aliased
 
 from events.calls import Disposition
 from ivr.domain import DepartmentKind, FollowUpKind, FollowUpOutcome
+from ivr.policies import promise_state
 from records import followups
 from records.models import Call, CallbackTask, Customer, Department, FollowUp, Store, User
 from records.queries import Scope
@@ -254,7 +255,7 @@ def morning_report(
         due_in_range = item.due_at is not None and since <= item.due_at < until
         if item.kind == FollowUpKind.promise.value:
             if due_in_range:
-                state = followups.promise_state(item, now=cutoff, grace=grace)
+                state = promise_state(item, now=cutoff, grace=grace)
                 if state in ("kept", "late", "broken"):
                     add(item.department_id, f"promises_{state}", item.id)
             continue

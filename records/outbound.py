@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 from ivr.domain import Role
 from ivr.flow.records import LastContact
 from ivr.hours import Hours
-from ivr.phone import DestinationRule, destination_rule, try_e164
+from ivr.phone import try_e164
+from ivr.policies import OutboundPolicy
 from records import views
 from records.models import (
     Call,
@@ -56,55 +57,6 @@ STATE_KEY = "driveline:outbound:state:"  # + call_uuid: the latest `call.outboun
 STATE_TTL_S = 86_400
 JOB_TTL_S = 60.0
 CALL_OUTBOUND = "call.outbound"  # progress event on the store's channel (SSE)
-
-
-class OutboundPolicy(BaseModel):
-    """A store's outbound settings (`Store.outbound`, JSON); every field has a safe default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    geographic: bool = Field(
-        default=True,
-        description="US and Canadian geographic numbers (fixed and mobile) may be called; "
-        "premium, toll-free, Caribbean and other +1 countries may not (ivr.phone).",
-    )
-    allow: list[str] = Field(
-        default_factory=list,
-        description="Further destinations: regular expressions an E.164 number fully matches.",
-    )
-    caller_id: str | None = Field(
-        default=None, description="The DID customers see; default the store's first number."
-    )
-    per_advisor_hour: int = Field(default=20, ge=0)
-    per_store_hour: int = Field(default=200, ge=0)
-    advisor_ring_s: float = Field(default=25.0, gt=0, le=120)
-    customer_ring_s: float = Field(default=30.0, gt=0, le=120)
-    sticky_hours: float = Field(default=72.0, ge=0, description="0 turns sticky callbacks off.")
-    sticky_mode: Literal["direct", "offer"] = "direct"
-    pickup_calls: bool = Field(default=False, description="Call when an RO is Ready for Pickup.")
-    pickup_retry_s: float = Field(default=600.0, ge=0)
-    pickup_per_customer_day: int = Field(
-        default=2,
-        ge=0,
-        description="Pickup calls to one customer in 24 hours at most, so a DMS status that "
-        "flaps in and out of Ready for Pickup cannot ring them again and again.",
-    )
-
-    @field_validator("allow")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        try:
-            destination_rule(True, patterns)
-        except ValueError as exc:
-            raise ValueError(f"allow: {exc}") from None
-        return patterns
-
-    @property
-    def rule(self) -> DestinationRule:
-        return DestinationRule(geographic=self.geographic, allow=tuple(self.allow))
-
-    def allows(self, number: str) -> bool:
-        return self.rule.allows(number)
 
 
 def policy_for(store: Store) -> OutboundPolicy:

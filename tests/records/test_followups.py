@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.policies import FollowUpPolicy, promise_state
 from records import followups
-from records.followups import FollowUpPolicy, policy_for, promise_state
+from records.followups import policy_for
 from records.models import CallbackTask, FollowUp, RepairOrder, Store, ThreadEntry
 from records.queries import Scope
 from tests.records.helpers import NOW, make_customer, make_ro, make_store, make_user

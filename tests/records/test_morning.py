@@ -25,7 +25,7 @@ MONDAY, SUNDAY = date(2026, 11, 16), date(2026, 11, 22)
 # Minutes to callback: k1 30, k2 180, k9 5755 (Thu 12:05 → Mon 08:00), k5 20.
 # Promises (grace 15 min): p1 done 10 min after due (kept), p2 20 min (late), p3 open past due
 # (broken), p4 due Sun 23:50 so its grace runs past the week's end (not counted), p5 done
-# late on the Monday after (late: records.followups.promise_state reads a done promise by
+# late on the Monday after (late: ivr.policies.promise_state reads a done promise by
 # when it was done), p6 has no due time, p7 done exactly at due + 15 min (kept).
 # Declined: d3 was due before the week but done in it; d2's no answer keeps it open; d5 is
 # another store's; d6 is a defector.

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.flow import FlowEngine, load_flows
 from ivr.flow.fakes import FakeChannel
+from ivr.policies import OutboundPolicy
 from records import outbound
 from records.flow_records import SqlRecords
 from records.models import Call, RepairOrder, StatusEventRow, Store
@@ -218,7 +219,7 @@ def test_the_daily_pickup_limit_is_the_stores(sessions: sessionmaker[Session]) -
                    outbound={"pickup_calls": True, "pickup_per_customer_day": 0})  # fmt: skip
         assert _pickup(session, _ready_ro(session, w)) is None
         assert session.query(Call).count() == 0
-    assert outbound.OutboundPolicy().pickup_per_customer_day == 2
+    assert OutboundPolicy().pickup_per_customer_day == 2
 
 
 # --- the queue --------------------------------------------------------------------------------
@@ -286,4 +287,4 @@ def test_the_default_policy_allows_us_and_canadian_geographic_numbers_only(
 ) -> None:
     """Premium (900), toll-free, Jamaica and the Dominican Republic (+1 but international
     rates), a 976 exchange, personal 500 numbers and the fictional 555 area are refused."""
-    assert outbound.OutboundPolicy().allows(number) is allowed
+    assert OutboundPolicy().allows(number) is allowed
