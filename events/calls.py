@@ -16,13 +16,13 @@ and the call writer; their models here describe what those producers already sen
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from events.bus import AsyncEventBus, Event, EventBus
+from ivr.domain import Disposition
 
 CALL_RINGING = "call.ringing"
 CALL_ANSWERED = "call.answered"
@@ -31,31 +31,6 @@ CALL_TRANSFERRED = "call.transferred"
 CALL_ENDED = "call.ended"
 THREAD_UPDATED = "thread.updated"
 CALLBACK_CREATED = "callback.created"
-
-
-class Disposition(StrEnum):
-    handled_by_ivr = "handled_by_ivr"  # the flow finished the call (status read, pickup, ...)
-    transferred = "transferred"  # bridged to a person
-    voicemail = "voicemail"  # left a message
-    abandoned = "abandoned"  # answered, caller hung up before being helped
-    missed = "missed"  # never answered, or nobody picked up a transfer and no voicemail
-    failed = "failed"  # our error (flow bug, media never came up)
-
-
-# Dispositions after which somebody owes the caller a call back.
-NEEDS_CALLBACK = frozenset({Disposition.missed, Disposition.abandoned, Disposition.voicemail})
-
-
-def disposition_for(outcome_kind: str | None, *, answered: bool) -> Disposition:
-    """Map the flow engine's `Outcome.kind` to a disposition (None: the flow never ran)."""
-    if not answered or outcome_kind is None:
-        return Disposition.missed
-    return {
-        "transfer": Disposition.transferred,
-        "voicemail": Disposition.voicemail,
-        "hangup": Disposition.handled_by_ivr,
-        "caller_hung_up": Disposition.abandoned,
-    }.get(outcome_kind, Disposition.failed)
 
 
 def _relative_path(value: str) -> str:

@@ -295,3 +295,31 @@ class CustomerInfo:
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+# --- how a call ended ---------------------------------------------------------------------
+
+
+class Disposition(StrEnum):
+    handled_by_ivr = "handled_by_ivr"  # the flow finished the call (status read, pickup, ...)
+    transferred = "transferred"  # bridged to a person
+    voicemail = "voicemail"  # left a message
+    abandoned = "abandoned"  # answered, caller hung up before being helped
+    missed = "missed"  # never answered, or nobody picked up a transfer and no voicemail
+    failed = "failed"  # our error (flow bug, media never came up)
+
+
+# Dispositions after which somebody owes the caller a call back.
+NEEDS_CALLBACK = frozenset({Disposition.missed, Disposition.abandoned, Disposition.voicemail})
+
+
+def disposition_for(outcome_kind: str | None, *, answered: bool) -> Disposition:
+    """Map the flow engine's `Outcome.kind` to a disposition (None: the flow never ran)."""
+    if not answered or outcome_kind is None:
+        return Disposition.missed
+    return {
+        "transfer": Disposition.transferred,
+        "voicemail": Disposition.voicemail,
+        "hangup": Disposition.handled_by_ivr,
+        "caller_hung_up": Disposition.abandoned,
+    }.get(outcome_kind, Disposition.failed)

@@ -40,7 +40,6 @@ from events.calls import (
     CALL_EVENTS,
     CALL_STEP,
     CALLBACK_CREATED,
-    NEEDS_CALLBACK,
     THREAD_UPDATED,
     CallAnswered,
     CallbackCreated,
@@ -54,7 +53,7 @@ from events.calls import (
     parse_call_event,
 )
 from events.streams import Entry, dead_letter, ensure_group, stream_entries
-from ivr.domain import Role, ThreadKind
+from ivr.domain import NEEDS_CALLBACK, Role, ThreadKind
 from ivr.flow.steps.voicemail import due_time
 from ivr.phone import try_e164
 from records import views

@@ -36,8 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from events.calls import Disposition
-from ivr.domain import DepartmentKind, FollowUpKind, FollowUpOutcome
+from ivr.domain import DepartmentKind, Disposition, FollowUpKind, FollowUpOutcome
 from ivr.policies import promise_state
 from records import followups
 from records.models import Call, CallbackTask, Customer, Department, FollowUp, Store, User

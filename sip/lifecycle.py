@@ -33,11 +33,17 @@ from events.calls import (
     LegInfo,
     RecordingInfo,
     TransferTarget,
-    disposition_for,
     publish_call_event_async,
 )
 from events.health import WORKER_STATS
-from ivr.domain import AdvisorInfo, CustomerInfo, DepartmentInfo, DepartmentKind, StoreInfo
+from ivr.domain import (
+    AdvisorInfo,
+    CustomerInfo,
+    DepartmentInfo,
+    DepartmentKind,
+    StoreInfo,
+    disposition_for,
+)
 from ivr.flow.channel import (
     GatherResult,
     Prompt,

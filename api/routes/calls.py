@@ -25,7 +25,7 @@ from api.deps import (
 from api.paging import Limit, Offset, page
 from api.schemas import Id, In, Out, Page, Phone, ThreadEntryOut, UtcTime
 from events.bus import EventBus
-from events.calls import Disposition
+from ivr.domain import Disposition
 from records import outbound, queries
 from records.models import Call
 from usecases import calls as usecase

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from events.bus import Event
-from events.calls import CallEnded, CallEvent, CallRinging, Disposition, LegInfo, RecordingInfo
+from events.calls import CallEnded, CallEvent, CallRinging, LegInfo, RecordingInfo
+from ivr.domain import Disposition
 from records.call_writer import CallWriter
 from records.models import CallbackTask, PhoneNumber
 from tests.api.conftest import NOW, SHARED_PHONE, Api

@@ -13,11 +13,10 @@ from events.calls import (
     CallEnded,
     CallRinging,
     CallStep,
-    Disposition,
     RecordingInfo,
-    disposition_for,
     parse_call_event,
 )
+from ivr.domain import Disposition, disposition_for
 
 AT = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 SHA = "a" * 64

@@ -8,7 +8,8 @@ from pathlib import Path
 import redis
 
 from events.bus import STREAM, AsyncEventBus, Event
-from events.calls import CallEnded, Disposition, parse_call_event
+from events.calls import CallEnded, parse_call_event
+from ivr.domain import Disposition
 from sip.journal import CallJournal, JournalEntry, journal_dir, recover
 from sip.media import header_complete, recording_path, sha256_file, wav_seconds
 from tests.sip.test_media import unclosed_wav

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from events.calls import CallEnded, Disposition, RecordingInfo
+from events.calls import CallEnded, RecordingInfo
+from ivr.domain import Disposition
 from transcription.jobs import (
     JobConsumer,
     PermanentJobError,

@@ -22,7 +22,7 @@ from api.web.pages.common import (
     render,
     see_other,
 )
-from events.calls import Disposition
+from ivr.domain import Disposition
 from records import queries, reports
 from usecases import calls
 
