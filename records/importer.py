@@ -80,7 +80,7 @@ from ivr.domain import (
     parse_hours,
 )
 from ivr.phone import BadPhoneNumber, to_e164
-from records import followups, sales
+from records import followups, queries, sales
 from records.db import session_factory, transaction
 from records.models import (
     Customer,
@@ -872,27 +872,13 @@ def _purchase_vehicle(
     vin = vin.upper().replace(" ", "")
     if not _VIN.match(vin):
         raise RowError("vin", f"not a VIN (17 letters and digits, no I, O or Q): {vin!r}")
-    found = session.scalars(
-        select(Vehicle)
-        .where(Vehicle.store_id == store.id, Vehicle.vin == vin)
-        .order_by(Vehicle.customer_id != customer.id, Vehicle.id)
-    ).first()
-    if found is not None:
-        return found
     year = row.text("year")
     if year is not None and (not year.isdigit() or not 1900 <= int(year) <= 2100):
         raise RowError("year", f"not a model year: {year!r}")
-    vehicle = Vehicle(
-        store_id=store.id,
-        customer=customer,
-        vin=vin,
-        year=int(year) if year else None,
-        make=row.text("make") or "",
-        model=row.text("model") or "",
-    )
-    session.add(vehicle)
-    session.flush()
-    return vehicle
+    return queries.vehicle_by_vin(
+        session, customer, vin, year=int(year) if year else None,
+        make=row.text("make") or "", model=row.text("model") or "",
+    )  # fmt: skip
 
 
 def apply_purchase(session: Session, row: Row, now: datetime) -> str:

@@ -30,6 +30,7 @@ from records.models import (
     Store,
     ThreadEntry,
     User,
+    Vehicle,
     user_stores,
     utcnow,
 )
@@ -637,3 +638,29 @@ def link_call(
             )
     session.commit()
     return entries
+
+
+def vehicle_by_vin(
+    session: Session,
+    customer: Customer,
+    vin: str,
+    *,
+    year: int | None = None,
+    make: str = "",
+    model: str = "",
+) -> Vehicle:
+    """The store's vehicle with this VIN (the customer's own first), or a new one of theirs:
+    a deal or an RO may name a car before the DMS sent its vehicle row."""
+    found = session.scalars(
+        select(Vehicle)
+        .where(Vehicle.store_id == customer.store_id, Vehicle.vin == vin)
+        .order_by(Vehicle.customer_id != customer.id, Vehicle.id)
+    ).first()
+    if found is not None:
+        return found
+    vehicle = Vehicle(
+        store_id=customer.store_id, customer=customer, vin=vin, year=year, make=make, model=model
+    )
+    session.add(vehicle)
+    session.flush()
+    return vehicle

@@ -166,21 +166,6 @@ def _purchase_vehicle(session: Session, customer: Customer, body: PurchaseIn) ->
         return vehicle
     if body.vin is None:
         return None
-    found = session.scalar(
-        select(Vehicle)
-        .where(Vehicle.store_id == customer.store_id, Vehicle.vin == body.vin)
-        .order_by(Vehicle.customer_id != customer.id, Vehicle.id)
+    return queries.vehicle_by_vin(
+        session, customer, body.vin, year=body.year, make=body.make, model=body.model
     )
-    if found is not None:
-        return found
-    vehicle = Vehicle(
-        store_id=customer.store_id,
-        customer_id=customer.id,
-        vin=body.vin,
-        year=body.year,
-        make=body.make,
-        model=body.model,
-    )
-    session.add(vehicle)
-    session.flush()
-    return vehicle
