@@ -48,14 +48,21 @@ def require_tools() -> None:
     require(not missing, "end-to-end SIP tests need " + ", ".join(missing))
 
 
+# Ports handed to a process that binds them later come from below the kernel's ephemeral
+# range (32768-60999): the workers' RTP sockets take ephemeral ports all through a run, and
+# one could take a probed-free ephemeral port before the process that was given it binds it.
+_PORTS_LOW, _PORTS_HIGH = 20000, 32760
+_next_port = _PORTS_LOW + (os.getpid() * 97) % (_PORTS_HIGH - _PORTS_LOW) & ~1
+
+
 def free_udp_port(count: int = 1) -> int:
     """A port with `count` free consecutive UDP ports from it (sipp's RTP uses mp, mp+2)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] & ~1
-        if base + count >= 65535:
-            continue
+    global _next_port
+    for _ in range(500):
+        base = _next_port
+        _next_port += max(2, count + count % 2)
+        if _next_port + count >= _PORTS_HIGH:
+            _next_port = _PORTS_LOW
         held = []
         try:
             for port in range(base, base + count):

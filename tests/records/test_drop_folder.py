@@ -95,7 +95,8 @@ def test_the_watch_command_and_the_serve_part(
     part = DropFolderPart(DropFolder(engine, drop, settle_s=0), interval_s=0.1)
     part.start()
     try:
-        (drop / "again.json").write_text(json.dumps(READY))
+        (drop / "again.json.part").write_text(json.dumps(READY))  # as a DMS: write, rename
+        (drop / "again.json.part").rename(drop / "again.json")
         deadline = time.monotonic() + 10
         while not list((drop / "done").glob("*again.json")):
             assert time.monotonic() < deadline and part.alive()
