@@ -52,7 +52,7 @@ def require_tools() -> None:
 # range (32768-60999): the workers' RTP sockets take ephemeral ports all through a run, and
 # one could take a probed-free ephemeral port before the process that was given it binds it.
 _PORTS_LOW, _PORTS_HIGH = 20000, 32760
-_next_port = _PORTS_LOW + (os.getpid() * 97) % (_PORTS_HIGH - _PORTS_LOW) & ~1
+_next_port = (_PORTS_LOW + (os.getpid() * 97) % (_PORTS_HIGH - _PORTS_LOW)) & ~1  # even: RTP
 
 
 def free_udp_port(count: int = 1) -> int:

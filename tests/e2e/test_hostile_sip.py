@@ -145,7 +145,7 @@ def _hostile(port: int) -> dict[str, list[bytes]]:
     }  # fmt: skip
 
 
-def _read_until(sock: socket.socket, status: str, timeout: float = 15.0) -> str:
+def _read_until(sock: socket.socket, status: str, timeout: float = 5.0) -> str:
     deadline = time.monotonic() + timeout
     heard: list[str] = []
     while time.monotonic() < deadline:
