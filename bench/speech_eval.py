@@ -21,6 +21,7 @@ thresholds; the share that reaches its branch is reported (target ≥ 90 %).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -82,11 +83,17 @@ def phone_line(source: Path, target: Path) -> None:
 _piper = None
 
 
+def _seed(text: str) -> int:
+    """A seed of the text alone: a clip does not depend on which clips were cached before."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
 def render(text: str, voice: str, cache: Path = DEFAULT_CACHE) -> Path:
-    """The phone-line WAV of `text` in `voice` (piper or espeak), rendered once into `cache`."""
+    """The phone-line WAV of `text` in `voice` (piper or espeak), rendered once into `cache`;
+    the same clip on every machine, so the evaluation's figures are too."""
     from ivr.speech import cache_key
 
-    target = cache / voice / f"{cache_key(voice, text)}.wav"
+    target = cache / f"{voice}-seeded" / f"{cache_key(voice, text)}.wav"
     if target.exists():
         return target
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +104,7 @@ def render(text: str, voice: str, cache: Path = DEFAULT_CACHE) -> Path:
                 from speech.piper_tts import PiperTTS
 
                 _piper = PiperTTS(Path(tmp))
-            _write_wav(wide, _piper.synthesize(text), _piper.sample_rate)
+            _write_wav(wide, _piper.synthesize(text, seed=_seed(text)), _piper.sample_rate)
         elif voice == "espeak":
             subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(wide), text],
                            check=True, capture_output=True)  # fmt: skip
