@@ -26,7 +26,19 @@ from tests.needs import require
 PG_BASE = os.environ.get("DRIVELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # Tests keep to their own Redis database (the event stream lives per database), so a demo on
 # database 0 never replays events that tests published, and each test session starts empty.
-REDIS_URL = os.environ.get("DRIVELINE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# Test processes run side by side (pytest-xdist, `-n` in pyproject): each has a database of its
+# own, counting down from the first one's (15 unless DRIVELINE_TEST_REDIS says otherwise),
+# past 14 (the demo store's: tests/e2e/test_demo_store.py) and never 0 (a demo's).
+
+
+def _worker_redis_url(first: str) -> str:
+    base, _, number = first.rpartition("/")
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    free = [n for n in range(int(number), 0, -1) if n != 14 or n == int(number)]
+    return f"{base}/{free[worker]}"
+
+
+REDIS_URL = _worker_redis_url(os.environ.get("DRIVELINE_TEST_REDIS", "redis://127.0.0.1:6379/15"))
 
 
 def _unavailable(what: str, exc: Exception) -> None:

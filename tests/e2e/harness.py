@@ -51,22 +51,33 @@ def require_tools() -> None:
 # Ports handed to a process that binds them later come from below the kernel's ephemeral
 # range (32768-60999): the workers' RTP sockets take ephemeral ports all through a run, and
 # one could take a probed-free ephemeral port before the process that was given it binds it.
+# Test processes running side by side (pytest-xdist) each get a slice of that range, so two of
+# them never hand out the same port between its probe and its bind.
 _PORTS_LOW, _PORTS_HIGH = 20000, 32760
-_next_port = (_PORTS_LOW + (os.getpid() * 97) % (_PORTS_HIGH - _PORTS_LOW)) & ~1  # even: RTP
 
 
-def free_udp_port(count: int = 1) -> int:
-    """A port with `count` free consecutive UDP ports from it (sipp's RTP uses mp, mp+2)."""
+def _port_slice() -> tuple[int, int]:
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    width = ((_PORTS_HIGH - _PORTS_LOW) // workers) & ~1
+    return _PORTS_LOW + index * width, _PORTS_LOW + (index + 1) * width
+
+
+_SLICE_LOW, _SLICE_HIGH = _port_slice()
+_next_port = (_SLICE_LOW + (os.getpid() * 97) % (_SLICE_HIGH - _SLICE_LOW)) & ~1  # even: RTP
+
+
+def _free_ports(kind: socket.SocketKind, count: int) -> int:
     global _next_port
     for _ in range(500):
         base = _next_port
         _next_port += max(2, count + count % 2)
-        if _next_port + count >= _PORTS_HIGH:
-            _next_port = _PORTS_LOW
+        if _next_port + count >= _SLICE_HIGH:
+            _next_port = _SLICE_LOW
         held = []
         try:
             for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock = socket.socket(socket.AF_INET, kind)
                 held.append(sock)
                 sock.bind(("127.0.0.1", port))
             return base
@@ -75,7 +86,17 @@ def free_udp_port(count: int = 1) -> int:
         finally:
             for sock in held:
                 sock.close()
-    raise RuntimeError("no free UDP ports")
+    raise RuntimeError(f"no free {kind.name} ports between {_SLICE_LOW} and {_SLICE_HIGH}")
+
+
+def free_udp_port(count: int = 1) -> int:
+    """A port with `count` free consecutive UDP ports from it (sipp's RTP uses mp, mp+2)."""
+    return _free_ports(socket.SOCK_DGRAM, count)
+
+
+def free_tcp_port() -> int:
+    """A free TCP port for a server a test starts (the API of `serve`), from the same range."""
+    return _free_ports(socket.SOCK_STREAM, 1)
 
 
 class WorkerProcess:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,17 +25,11 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.harness import REPO, Sipp, free_udp_port, require_tools
+from tests.e2e.harness import REPO, Sipp, free_tcp_port, free_udp_port, require_tools
 
 STATUS_CALL = REPO / "deploy" / "sipp" / "status_call.xml"
 DID = "+15550100100"
 CALLER = "+15550200003"  # demo customer 3: one open RO, Tech Working
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DemoServer:
@@ -45,7 +38,7 @@ class DemoServer:
         # other tests published on the shared stream.
         redis_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
         redis.Redis.from_url(redis_url).flushdb()
-        self.http_port = _free_tcp_port()
+        self.http_port = free_tcp_port()
         self.sip_port = free_udp_port()
         self.lines: list[str] = []
         self.env = {
