@@ -9,7 +9,7 @@ objects, or `{"rows": [...]}`. Field names are case-insensitive.
 
     type          key                 other fields
     store         store               name*, timezone, dids, hours, recording_consent,
-                                      custom_statuses, address, closures
+                                      custom_statuses, address, closures, retention_days
     advisor       id (user DMS id)    username*, name*, store, role, email, phone, sip_contact,
                                       groups, active
     customer      store, id           first_name, last_name, email, advisor, phone, home_phone,
@@ -80,6 +80,7 @@ from ivr.domain import (
     parse_hours,
 )
 from ivr.phone import BadPhoneNumber, to_e164
+from ivr.policies import check_retention_days
 from records import followups, queries, sales
 from records.db import session_factory, transaction
 from records.models import (
@@ -487,6 +488,8 @@ def apply_store(session: Session, row: Row, now: datetime) -> str:
         c.set(store, "address", row.text("address"))
     if row.has("closures"):
         c.set(store, "closures", _closures(row))
+    if row.has("retention_days"):
+        c.set(store, "retention_days", _retention_days(row))
     if row.has("dids"):
         dids = list(dict.fromkeys(_e164("dids", d, row.region) for d in row.items("dids")))
         for did in dids:
@@ -757,7 +760,7 @@ FIELDS.update(
     ),
 )
 MAX_LENGTH.update(kind=16, flow=100, salesperson=200, condition=10, address=300)
-FIELDS["store"] = FIELDS["store"] | {"address", "closures"}
+FIELDS["store"] = FIELDS["store"] | {"address", "closures", "retention_days"}
 _CLOSURE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2})-(\d{1,2}:\d{2}))?\s*(.*)$")
 
 
@@ -788,6 +791,17 @@ def _closures(row: Row) -> list[dict[str, Any]]:
     except ValueError as exc:
         raise RowError("closures", str(exc)) from None
     return items
+
+
+def _retention_days(row: Row) -> int | None:
+    """Days to keep recordings and transcripts (ivr.policies.check_retention_days); empty:
+    keep them forever."""
+    raw = row.text("retention_days")
+    try:
+        return check_retention_days(None if raw is None else int(raw))
+    except ValueError as exc:
+        reason = str(exc) if "retention" in str(exc) else f"not a whole number of days: {raw!r}"
+        raise RowError("retention_days", reason) from None
 
 
 def _department_kind(row: Row) -> str:
