@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from records.models import Call, Recording, ThreadEntry, Transcript
+from records.models import Call, Recording, ThreadEntry, Transcript, TranscriptSegment
 
 # What a call's thread entry says about its media (records/call_writer.py, records/transcripts.py).
 MEDIA_KEYS = ("recordings", "transcript_id", "transcript_excerpt", "transcript_lines")
@@ -94,9 +94,9 @@ def delete_media(
     for chunk in _chunks(recording_ids):
         session.execute(delete(Recording).where(Recording.id.in_(chunk)))
     for chunk in _chunks(transcript_ids):
-        transcripts = session.scalars(select(Transcript).where(Transcript.id.in_(chunk))).all()
-        for transcript in transcripts:
-            session.delete(transcript)  # ORM delete: its segments cascade one by one (FTS)
+        # Segments first, in bulk: migration 0002's triggers take each out of the SQLite index.
+        session.execute(delete(TranscriptSegment).where(TranscriptSegment.transcript_id.in_(chunk)))
+        session.execute(delete(Transcript).where(Transcript.id.in_(chunk)))
     changed = 0
     for chunk in _chunks(sorted(call_ids)):
         for entry in session.scalars(select(ThreadEntry).where(ThreadEntry.call_id.in_(chunk))):

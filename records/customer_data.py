@@ -316,12 +316,14 @@ def erase_rows(
         call.customer_id = customer.id  # an unmatched call from their number: theirs now
     entries = _entries(session, customer, [c.id for c in calls])
     for entry in entries:
+        entry.customer_id = customer.id  # an unmatched call's entry moves with its call
         entry.body = ""
         entry.data = {k: v for k, v in (entry.data or {}).items() if k in KEPT_DATA} | {
             "erased": True
         }
     callbacks = _callbacks(session, customer)
     for task in callbacks:
+        task.customer_id = customer.id
         task.phone, task.reason = "", ""
     follow_ups = _follow_ups(session, customer)
     for fu in follow_ups:
