@@ -24,6 +24,7 @@ from api.routes import (
     admin,
     callbacks,
     calls,
+    customer_data,
     customers,
     events,
     followups,
@@ -85,6 +86,7 @@ def create_app(
     api.include_router(followups.router)
     api.include_router(reports.router)
     api.include_router(integrations.router)
+    api.include_router(customer_data.router)
     app.include_router(api)
     app.add_middleware(SecurityHeaders, cookie_secure=settings.cookie_secure)
     _add_error_handlers(app)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "integrations": "records.cli:integrations",
     "call-writer": "records.cli:call_writer",
     "morning-summary": "records.morning_summary:morning_summary_command",
+    "retention": "driveline.retention:retention_command",
     "transcribe": "transcription.cli:transcribe",
     "speech": "speech.cli:speech",
 }

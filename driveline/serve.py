@@ -14,6 +14,7 @@ from api.auth import issue_token
 from api.cli import migrated_engine
 from api.server import ApiServer
 from api.web.sessions import set_password
+from driveline.retention import RetentionPart
 from driveline.supervisor import Supervisor
 from ivr.config import get_settings
 from ivr.domain import Role
@@ -182,5 +183,6 @@ def serve(
         from records.morning_summary import MorningSummaryPart
 
         supervisor.add(MorningSummaryPart(engine, settings))
+    supervisor.add(RetentionPart(engine, settings))  # stores without retention_days: no-op
     supervisor.add(ApiServer(create_app(settings, engine=engine), host=host, port=port))
     raise SystemExit(supervisor.run())

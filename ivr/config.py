@@ -216,6 +216,14 @@ class Settings(BaseSettings):
         default=7, ge=0, le=23, description="Local hour (each store's zone) to send it from."
     )
 
+    retention_hour: int = Field(
+        default=3,
+        ge=0,
+        le=23,
+        description="Local hour (each store's zone) from which `driveline serve` runs the "
+        "store's daily retention run (stores with retention_days set).",
+    )
+
     @field_validator("sip_bind", "http_bind", "edge_bind", "edge_advertise")
     @classmethod
     def _check_bind(cls, value: str | None, info: Any) -> str | None:

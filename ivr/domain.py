@@ -42,6 +42,14 @@ class ThreadKind(StrEnum):
     follow_up = "follow_up"  # a follow-up worked: its outcome
 
 
+class AuditAction(StrEnum):
+    """What an audit-log row (records.models.AuditLog) records."""
+
+    customer_export = "customer.export"
+    customer_erase = "customer.erase"
+    retention = "retention"  # a retention run that deleted (or would have deleted) recordings
+
+
 class DepartmentKind(StrEnum):
     service = "service"
     sales = "sales"

@@ -2,12 +2,14 @@
 
 Stored per store as JSON (`Store.outbound`, `Store.follow_ups`); every field has a default, so a
 store that set nothing gets the safe behaviour. Pure: records/ reads the JSON and hands it here.
+Data retention (`Store.retention_days`) is a plain column; its rules are at the end.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -107,3 +109,39 @@ def promise_state(fu: Promised, *, now: datetime, grace: timedelta) -> PromiseSt
     if fu.done_at is not None:
         return "kept" if fu.done_at <= limit else "late"
     return "broken" if now > limit else "pending"
+
+
+# --- data retention -------------------------------------------------------------------------
+
+RETENTION_DAYS_MAX = 3650  # ten years; a longer wish is "keep forever" (None)
+# A call row with no end this long after its start is a lost record (a worker died), not a
+# call in progress: retention and erasure may then touch it.
+CALL_MAX_HOURS = 12.0
+
+
+def check_retention_days(days: int | None) -> int | None:
+    """A store's retention period as given (None: keep forever); a ValueError says why not."""
+    if days is None:
+        return None
+    if not 1 <= days <= RETENTION_DAYS_MAX:
+        raise ValueError(f"retention days must be 1 to {RETENTION_DAYS_MAX} (empty: keep forever)")
+    return days
+
+
+def retention_cutoff(now: datetime, days: int | None, timezone: str) -> datetime | None:
+    """Calls that started before this instant are past the store's retention period: the
+    start of the local day `days` days before today, in the store's zone. Whole local days,
+    so every run on one local day deletes the same calls and nothing younger than `days` full
+    days goes; None (keep forever) when the store sets no period."""
+    if days is None:
+        return None
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today - timedelta(days=days), time.min, tzinfo=zone)
+    return start.astimezone(UTC)
+
+
+def call_in_progress(*, started_at: datetime, ended_at: datetime | None, now: datetime) -> bool:
+    """Still going: no end yet, and started recently enough to be a live call. Its recordings
+    are being written, so neither retention nor an erasure may touch it."""
+    return ended_at is None and now - started_at < timedelta(hours=CALL_MAX_HOURS)

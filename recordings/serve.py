@@ -5,13 +5,12 @@ clicked); answering 206 with just those bytes lets it start playing there at onc
 downloading the whole call first. One range per request (browsers never ask for more); a range
 that cannot be satisfied is a 416 carrying the file size, as RFC 9110 asks.
 
-Paths in the database are relative to `Settings.recordings_dir`; `resolve` refuses any that
-would leave it, so a bad row can never serve an arbitrary file.
+Paths in the database are relative to `Settings.recordings_dir`; `recordings.storage.resolve`
+refuses any that would leave it, so a bad row can never serve an arbitrary file.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,15 +93,6 @@ def range_response(path: Path, range_header: str | None) -> Response:
     return StreamingResponse(
         _read(path, first, last), status_code=206, media_type=media_type, headers=headers
     )
-
-
-def resolve(recordings_dir: Path, relative: str) -> Path | None:
-    """The file a recording row names, if it lies inside `recordings_dir` and exists."""
-    root = Path(os.path.realpath(recordings_dir))
-    path = Path(os.path.realpath(root / relative))
-    if root not in path.parents or not path.is_file():
-        return None
-    return path
 
 
 def get_recording(session: Session, *, scope: Scope, recording_id: int) -> Recording | None:

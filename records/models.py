@@ -98,6 +98,9 @@ class Store(Base):
     closures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
     # Follow-up delays and windows (declined service, silent defectors; None = the defaults).
     follow_ups: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Recordings and transcripts of calls older than this many days are deleted (the daily
+    # retention run, usecases/retention.py); None keeps them forever.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
     numbers: Mapped[list[StoreNumber]] = relationship(
         back_populates="store", cascade="all, delete-orphan", order_by="StoreNumber.id"
@@ -219,6 +222,9 @@ class Customer(Base):
     advisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by an erasure on request (usecases/customer_data.py): the row stays, nameless and
+    # without phones, so the calls and repair orders it had still count in reports.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     store: Mapped[Store] = relationship()
     advisor: Mapped[User | None] = relationship()
@@ -551,6 +557,23 @@ class FollowUp(Base):
 
     customer: Mapped[Customer] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+
+
+class AuditLog(Base):
+    """Who did what to whose data, and when: a customer's export and erasure, a retention run
+    (`actor_id` None: the daily job). Kept when the user is gone (`actor_name`), never edited.
+    `details` says what was touched (counts, ids), never the personal data itself."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_store_action_at", "store_id", "action", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(200))  # "Mary Manager (mary)", "retention job"
+    action: Mapped[str] = mapped_column(String(40))  # ivr.domain.AuditAction
+    subject: Mapped[str] = mapped_column(String(80), default="")  # "customer:12"
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 # --- web pages (issue 6) ------------------------------------------------------------------------

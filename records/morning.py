@@ -20,6 +20,9 @@ Department: a call's `department_id`; a callback's call's department, else its o
 follow-up's own. None (and a department of another store) means the store's service
 department (a synthetic "Service" row if the store has none on record).
 
+Beside the figures: the store's last retention run (usecases/retention.py), what it deleted
+and up to which day, from the audit log; None when none has run.
+
 Like records/reports.py, the arithmetic runs in Python over one store's rows for the range (a
 few thousand at most), so SQLite and PostgreSQL give identical answers.
 """
@@ -36,9 +39,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from ivr.domain import DepartmentKind, Disposition, FollowUpKind, FollowUpOutcome
+from ivr.domain import AuditAction, DepartmentKind, Disposition, FollowUpKind, FollowUpOutcome
 from ivr.policies import promise_state
-from records import followups
+from records import audit_log, followups
 from records.models import Call, CallbackTask, Customer, Department, FollowUp, Store, User
 from records.queries import Scope
 from records.reports import (
@@ -127,6 +130,7 @@ class MorningReport:
     grace_minutes: float
     departments: list[DepartmentFigures]
     total: DepartmentFigures
+    retention: RetentionNote | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,7 +143,25 @@ class MorningReport:
             "promise_grace_minutes": self.grace_minutes,
             "departments": [d.to_json() for d in self.departments],
             "total": self.total.to_json(),
+            "retention": self.retention.to_json() if self.retention else None,
         }
+
+
+@dataclass(frozen=True)
+class RetentionNote:
+    """The store's last retention run: when, by whom, and what it deleted (its audit row)."""
+
+    at: datetime
+    by: str
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "by": self.by, **self.details}
+
+
+def last_retention(session: Session, store_id: int) -> RetentionNote | None:
+    row = audit_log.latest(session, store_id=store_id, action=AuditAction.retention)
+    return None if row is None else RetentionNote(row.at, row.actor_name, dict(row.details))
 
 
 def yesterday(store: Store, now: datetime) -> date:
@@ -277,6 +299,7 @@ def morning_report(
         grace_minutes=grace.total_seconds() / 60,
         departments=list(rows.values()),
         total=total,
+        retention=last_retention(session, store.id),
     )
 
 

@@ -233,8 +233,9 @@ def find_customers(
     offset: int,
 ) -> Sequence[Customer]:
     """Customers matching every given criterion; name is a case-insensitive prefix of the
-    first name, the last name or "first last"."""
-    stmt = select(Customer).where(scope.where(Customer.store_id))
+    first name, the last name or "first last". Erased customers (nameless tombstones kept
+    for the reports' counts) are never found."""
+    stmt = select(Customer).where(scope.where(Customer.store_id), Customer.erased_at.is_(None))
     if phone_e164 is not None:
         # The ids first, as a list: given a subquery, SQLite without planner statistics walked
         # the store's customers in name order testing each (bench/api_lookup.py at 100k

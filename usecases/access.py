@@ -9,6 +9,7 @@ from __future__ import annotations
 from ivr.domain import Role
 from records.models import User
 from records.queries import Scope
+from usecases.errors import Forbidden
 
 
 def scope_of(user: User) -> Scope:
@@ -22,3 +23,9 @@ def own_only(user: User) -> int | None:
     """The owner filter for work items: advisors work their own callbacks and follow-ups;
     managers and admins their stores'. Another's item then looks like a missing one."""
     return user.id if user.role == Role.advisor else None
+
+
+def require_manager(user: User) -> None:
+    """Managers and admins only (a customer's export or erasure): an advisor is refused."""
+    if user.role not in (Role.manager, Role.admin):
+        raise Forbidden("managers and admins only")

@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from api.deps import DbId, SessionDep, SettingsDep, not_found
 from api.web.deps import ReaderScope
-from recordings.serve import get_recording, range_response, resolve
+from recordings.serve import get_recording, range_response
+from recordings.storage import resolve
 
 router = APIRouter(tags=["recordings"])
 

@@ -46,6 +46,22 @@ class StoreRef(Out):
     timezone: str
 
 
+class RetentionOut(Out):
+    at: str = Field(description="When the run deleted (UTC).")
+    by: str = Field(description="Who ran it: a user, or the daily retention job.")
+    retention_days: int
+    cutoff: str = Field(description="Media of calls that started before this went.")
+    calls: int
+    recordings: int
+    transcripts: int
+    files_removed: int
+    files_missing: int = Field(description="Files already gone; their rows were deleted.")
+    bytes_freed: int
+    oldest_call: str | None
+    newest_call: str | None
+    skipped_live: int = Field(description="Media of calls still in progress, left alone.")
+
+
 class MorningOut(Out):
     store: StoreRef
     from_: date = Field(alias="from", serialization_alias="from")
@@ -56,6 +72,9 @@ class MorningOut(Out):
     promise_grace_minutes: float
     departments: list[DepartmentOut]
     total: DepartmentOut
+    retention: RetentionOut | None = Field(
+        description="The store's last retention run (null: none has run)."
+    )
 
 
 @router.get("/morning", response_model=MorningOut, response_model_by_alias=True)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.domain import DepartmentKind
+from ivr.policies import check_retention_days
 from records.importer.applying import Changes, RowType, row_store, store_by_dms_id
 from records.importer.fields import Row, RowError
 from records.models import Department, Store, StoreNumber
@@ -48,6 +49,8 @@ def apply_store(session: Session, row: Row, now: datetime) -> str:
             raise RowError("custom_statuses", "a status is longer than 50 characters")
         c.set(store, "custom_statuses", statuses)
     c.cells(store, row, address=row.text, closures=row.closures)
+    if row.has("retention_days"):
+        c.set(store, "retention_days", _retention_days(row))
     if row.has("dids"):
         dids = list(_numbers(session, row, "dids", store))
         # `dids` are the numbers that ring service; a department row's numbers stay.
@@ -108,6 +111,17 @@ def _department_kind(row: Row) -> str:
     return kind
 
 
+def _retention_days(row: Row) -> int | None:
+    """Days to keep recordings and transcripts (ivr.policies.check_retention_days); empty:
+    keep them forever."""
+    raw = row.text("retention_days")
+    try:
+        return check_retention_days(None if raw is None else int(raw))
+    except ValueError as exc:
+        reason = str(exc) if "retention" in str(exc) else f"not a whole number of days: {raw!r}"
+        raise RowError("retention_days", reason) from None
+
+
 STORE = RowType(
     fields=frozenset(
         {
@@ -120,6 +134,7 @@ STORE = RowType(
             "custom_statuses",
             "address",
             "closures",
+            "retention_days",
         }
     ),
     apply=apply_store,

@@ -122,14 +122,15 @@ def test_serve_demo_seeds_once_and_prints_tokens(
     assert "token for admin: dl_" in first.output and "token for amy: dl_" in first.output
     assert 'curl -H "Authorization: Bearer dl_' in first.output
     assert "http://127.0.0.1:8123/api/v1/me" in first.output
-    assert [p.name for p in ran[0].parts] == ["call-writer", "transcriber", "speech", "sip", "api"]
+    names = [p.name for p in ran[0].parts]
+    assert names == ["call-writer", "transcriber", "speech", "sip", "retention", "api"]
 
     second = runner.invoke(main, ["serve", "--demo"])
     assert second.exit_code == 0 and "demo data" not in second.output
     assert "admin 'admin' exists: no demo admin created, no password changed" in second.output
     assert len(calls) == 1  # the store exists now: not seeded twice
     assert runner.invoke(main, ["serve", "--no-transcribe", "--no-sip"]).exit_code == 0
-    assert [p.name for p in ran[-1].parts] == ["call-writer", "api"]
+    assert [p.name for p in ran[-1].parts] == ["call-writer", "retention", "api"]
     with sessions() as session:
         assert session.query(User).filter_by(username="admin").count() == 1
 

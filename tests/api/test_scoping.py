@@ -94,6 +94,8 @@ LIST_ROUTES = {
 REPORT_ROUTES = {
     ("GET", "/api/v1/reports/morning"): "test_morning_report_stays_in_store",
     ("POST", "/api/v1/customers/{customer_id}/purchases"): "test_purchase_creation_stays_in_store",
+    ("GET", "/api/v1/customers/{customer_id}/export"): "test_customer_data_stays_in_store",
+    ("POST", "/api/v1/customers/{customer_id}/erase"): "test_customer_data_stays_in_store",
 }
 # The DMS webhooks: an integration of one store, never a user (test_webhooks_stay_in_store).
 WEBHOOK_ROUTES = {
@@ -368,6 +370,24 @@ def test_purchase_creation_stays_in_store(api: Api) -> None:
     deals = [p["dms_id"] for p in api.as_("bob").get(url).json()]
     assert sorted(deals) == ["D-1", "D-2"]
     assert api.as_("ann").get(url).status_code == 404
+
+
+def test_customer_data_stays_in_store(api: Api) -> None:
+    """A customer's export and erasure: mary (manager of A) gets 404 for B's customer and
+    erases nothing, bob (advisor of B) 403; bea (manager of B) gets B's export, then erases."""
+    joan = api.world.customers["B"]
+    for method, path in (
+        ("GET", f"/customers/{joan}/export"),
+        ("POST", f"/customers/{joan}/erase"),
+    ):
+        response = _call(api, "mary", method, path, None)
+        assert response.status_code == 404 and "Joan" not in response.text
+        assert _call(api, "bob", method, path, None).status_code == 403
+    assert api.as_("bob").get(f"/customers/{joan}").json()["first_name"] == "Joan"
+    export = api.as_("bea").get(f"/customers/{joan}/export")
+    assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
+    assert api.as_("bea").post(f"/customers/{joan}/erase").status_code == 200
+    assert api.as_("bob").get(f"/customers/{joan}").json()["first_name"] == ""
 
 
 # --- the web pages ------------------------------------------------------------------------

@@ -370,3 +370,27 @@ def test_store_address_and_closures_import(engine: Engine, sessions: sessionmake
     eve = next(c for c in store.closures if c.name == "Christmas Eve")
     assert eve.hours == ((time(8), time(12)),)
     assert import_rows(engine, rows[:1], now=NOW).counts["store"]["unchanged"] == 1
+
+
+def test_store_retention_days_import(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    """A store's retention period comes with its row like its other settings; empty keeps
+    recordings forever again, a bad value is refused with the reason."""
+    rows = [
+        (2, {"type": "store", "store": "S1", "name": "Lakeside Ford", "retention_days": "90"}),
+        (3, {"type": "store", "store": "S2", "name": "Other", "retention_days": "0"}),
+        (4, {"type": "store", "store": "S3", "name": "Third", "retention_days": "a year"}),
+    ]
+    report = import_rows(engine, rows, now=NOW)
+    assert report.errors == [
+        "row 3: retention_days: retention days must be 1 to 3650 (empty: keep forever)",
+        "row 4: retention_days: not a whole number of days: 'a year'",
+    ]
+
+    def days() -> int | None:
+        with sessions() as s:
+            return s.scalars(select(Store.retention_days).where(Store.dms_id == "S1")).one()
+
+    assert days() == 90
+    assert import_rows(engine, rows[:1], now=NOW).counts["store"]["unchanged"] == 1
+    import_rows(engine, [(2, {"type": "store", "store": "S1", "retention_days": ""})], now=NOW)
+    assert days() is None

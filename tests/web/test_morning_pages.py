@@ -4,15 +4,19 @@ tests/records/morning_seed.py: every count links to the rows behind it, within s
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from records.models import Store
-from tests.api.conftest import World
+from tests.api.conftest import NOW, World
 from tests.records.morning_seed import seed_week
+from tests.usecases.media import add_call
 from tests.web.conftest import log_in
+from usecases import retention
 
 WEEK = "from=2026-11-16&to=2026-11-22"
 
@@ -73,3 +77,19 @@ def test_morning_pages_refuse_advisors_bad_ids_and_other_stores_rows(
     assert other.status_code == 200 and "Nothing here." in other.text
     default = client.get("/morning")  # yesterday: the seeded week is long past
     assert default.status_code == 200 and 'aria-label="Missed:' not in default.text
+
+
+def test_the_morning_view_shows_the_last_retention_run(
+    client: TestClient, world: World, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    log_in(client, "mary")
+    assert "this store keeps recordings forever" in client.get("/morning").text
+    with sessions() as session:
+        store = session.get(Store, world.stores["A"])
+        assert store is not None
+        store.retention_days = 30
+        add_call(session, tmp_path, store_id=store.id, started_at=NOW - timedelta(days=40))
+        session.commit()
+        retention.apply_retention(session, recordings_dir=tmp_path, now=NOW)
+    page = client.get("/morning").text
+    assert "by retention job: deleted 1 recording and 1 transcript of 1 call older than 30" in page
