@@ -180,6 +180,8 @@ class CallRinging(CallEvent, ScreenPop):
     # The advisor who called this number lately (sticky callback: the call goes to them).
     last_contacted: AdvisorRef | None = None
     department: DepartmentRef | None = None  # the department whose number was dialled
+    # The record did not answer in time: nobody knows yet who is calling (see CallEnded).
+    lookup_failed: bool = False
 
 
 class CallAnswered(CallEvent):
@@ -270,6 +272,9 @@ class CallEnded(CallEvent):
     recordings: list[RecordingInfo] = Field(default_factory=list)
     callback: CallbackInfo | None = None
     department_id: int | None = None  # the department whose number was dialled
+    # The caller could not be looked up (the record was unreachable): the call writer matches
+    # them by caller ID when it writes the call, so the call lands on their thread.
+    lookup_failed: bool = False
 
     @property
     def ended_at(self) -> datetime:

@@ -143,6 +143,14 @@ class Settings(BaseSettings):
         description="On SIGTERM a worker refuses new calls (503) and waits this long for the "
         "active ones to end before hanging up.",
     )
+    sip_records_timeout_s: float = Field(
+        default=1.5,
+        gt=0,
+        le=4,
+        description="How long a SIP worker waits for the database on a call (store, caller "
+        "lookup, flow steps' lookups) before going on without it: past it, the call is answered "
+        "with the `records_down` flow instead of ringing on.",
+    )
     edge_bind: str | None = Field(
         default=None, description="HOST:PORT Kamailio listens on; default sip_bind."
     )

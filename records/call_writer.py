@@ -16,7 +16,11 @@ would queue on its lock). They publish `events/calls.py` events; this reads the 
   the first event of a call creates its row from what it carries and later ones only fill in.
 - An entry that can never be applied (bad payload, unknown store) goes to the dead-letter
   stream and is acked, so one bad event cannot stop every later call from being recorded.
-  A database that is down is different: nothing is acked and the loop retries with backoff.
+  A database that is down is different: nothing is acked and the loop retries with backoff
+  (at most `MAX_BACKOFF_S` apart, so the rows follow within seconds of its return).
+- A call the worker answered without the record (`lookup_failed`: the database was down) has
+  its caller matched by caller ID here, so its call, message and callback task go to the
+  customer's thread and advisor.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ CALLBACK_DUE_S = 7200.0  # same default as the voicemail step: within two busine
 # still be recognised as belonging to that call (clocks of worker and database may differ).
 MATCH_SLACK = timedelta(minutes=2)
 UNKNOWN = "unknown"
+MAX_BACKOFF_S = 2.0  # between retries while Redis or the database is down
 
 Notice = tuple[int, str, dict[str, Any]]  # (store_id, event type, data), sent after the commit
 
@@ -128,7 +133,9 @@ class CallWriter:
             caller=p.caller or p.caller_raw,
             did=p.did,
             started_at=p.at,
-            customer_id=p.customer.id if p.customer else None,
+            customer_id=self._caller_customer(
+                session, call, p.customer.id if p.customer else None, p.caller, p.lookup_failed
+            ),
             direction=p.direction,
         )
         self._department(session, call, p.department.id if p.department else None)
@@ -167,7 +174,9 @@ class CallWriter:
             caller=p.caller or p.caller_raw,
             did=p.did,
             started_at=p.started_at,
-            customer_id=p.customer_id,
+            customer_id=self._caller_customer(
+                session, call, p.customer_id, p.caller, p.lookup_failed
+            ),
             direction=p.direction,
         )
         self._department(session, call, p.department_id)
@@ -471,6 +480,21 @@ class CallWriter:
         if owner == call.store_id:
             call.department_id = department_id
 
+    def _caller_customer(
+        self,
+        session: Session,
+        call: Call,
+        customer_id: int | None,
+        caller: str | None,
+        lookup_failed: bool,
+    ) -> int | None:
+        """The customer an event names; for a caller the worker could not look up, the one
+        their caller ID belongs to (found now that the database answers)."""
+        if customer_id is not None or not lookup_failed or call.customer_id is not None:
+            return customer_id
+        e164 = try_e164(caller or "", self.region)
+        return views.find_customer_id_by_phone(session, call.store_id, e164) if e164 else None
+
     def _customer_in_store(
         self, session: Session, store_id: int, customer_id: int | None
     ) -> int | None:
@@ -764,7 +788,7 @@ def run_call_writer(
                 log.warning("call writer: %s; retrying in %.1fs", exc, backoff)
                 consumer.reset()
                 stop_event.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
     finally:
         consumer.close()
 

@@ -125,16 +125,18 @@ def call_writer(consumer: str) -> None:
     import threading
 
     from records.call_writer import run_call_writer
+    from records.db import make_engine, upgrade_when_reachable
 
     settings = get_settings()
-    engine = _engine()
+    engine = make_engine(settings.database_url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     redis, db = hide_password(settings.redis_url), hide_password(settings.database_url)
     click.echo(f"call writer {consumer}: {redis} → {db}")
     try:
-        run_call_writer(engine, settings.redis_url, consumer_name=consumer, stop_event=stop)
+        if upgrade_when_reachable(engine, stop):  # started during an outage: wait it out
+            run_call_writer(engine, settings.redis_url, consumer_name=consumer, stop_event=stop)
     finally:
         engine.dispose()
 

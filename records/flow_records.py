@@ -1,24 +1,31 @@
 """`SqlRecords`: the flow engine's `Records` protocol backed by the SQL database.
 
-Each method runs a short, synchronous SQLAlchemy unit of work in a worker thread
-(`asyncio.to_thread`), so a database round trip never stalls the event loop that is also
-carrying other calls' audio and DTMF. Writes publish their event only after the commit, so a
-listener that reacts by reading the record finds the new row.
+Each method runs a short, synchronous SQLAlchemy unit of work in a thread of its own pool, so a
+database round trip never stalls the event loop that is also carrying other calls' audio and
+DTMF. Writes publish their event only after the commit, so a listener that reacts by reading
+the record finds the new row.
+
+With a `timeout` (the SIP worker's: a caller must not be left ringing), a database that does not
+answer in time, or answers with a connection error, raises `RecordsUnavailable`. The pool is
+not the event loop's default one: threads still waiting on a dead connection (until the
+engine's connect timeout) must not hold up the calls' other thread work (recording checksums).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from events.bus import AsyncEventBus, EventBus
 from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo, ThreadKind
-from ivr.flow.records import LastContact
+from ivr.flow.records import LastContact, RecordsUnavailable
 from ivr.phone import try_e164
 from records import followups, outbound, views
 from records.db import session_factory, transaction
@@ -36,11 +43,22 @@ class SqlRecords:
         engine: Engine,
         bus: EventBus | AsyncEventBus | None = None,
         region: str = "US",
+        *,
+        timeout: float | None = None,
+        threads: int = 4,
     ) -> None:
+        """`timeout`: seconds one unit of work may take before `RecordsUnavailable` (None: no
+        limit, e.g. `driveline flows run`)."""
         self.engine = engine
         self.bus = bus
         self.region = region
+        self.timeout = timeout
         self._sessions = session_factory(engine)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="records")
+
+    def close(self) -> None:
+        """Stop the pool without waiting for units of work stuck on a dead connection."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -53,12 +71,22 @@ class SqlRecords:
             return fn(session, *args)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
+        work = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.wait_for(work, self.timeout)
+        except TimeoutError:
+            raise RecordsUnavailable(f"no answer from the database in {self.timeout:g} s") from None
+        except (OperationalError, InterfaceError) as exc:  # connection trouble, not a bad query
+            raise RecordsUnavailable(str(exc.orig or exc).splitlines()[0]) from exc
 
     # --- lookups ------------------------------------------------------------------------------
 
     async def store_for_did(self, did: str) -> StoreInfo | None:
         return await self._in_thread(self._read, views.load_store_for_did, did, self.region)
+
+    async def stores(self) -> list[StoreInfo]:
+        """Every store, with its numbers: the SIP worker's directory of DIDs (sip/directory.py)."""
+        return await self._in_thread(self._read, views.load_stores)
 
     async def store(self, store_id: int) -> StoreInfo | None:
         return await self._in_thread(self._read, views.load_store, store_id)

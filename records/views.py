@@ -232,6 +232,15 @@ def load_store(session: Session, store_id: int) -> StoreInfo | None:
     return store_view(store, load_departments(session, store.id))
 
 
+def load_stores(session: Session) -> list[StoreInfo]:
+    """Every store with its numbers and departments (a handful of rows in a store group)."""
+    stores = session.scalars(_store_query().order_by(Store.id)).all()
+    departments: dict[int, list[Department]] = {}
+    for department in session.scalars(select(Department).order_by(Department.id)):
+        departments.setdefault(department.store_id, []).append(department)
+    return [store_view(store, departments.get(store.id, [])) for store in stores]
+
+
 def load_store_for_did(session: Session, did: str, region: str = "US") -> StoreInfo | None:
     """The store a dialed number rings; `did` may be in any format a trunk sends."""
     e164 = try_e164(did, region)

@@ -4,7 +4,9 @@ One process carries at most 4 calls (the pjsua2 wheel's cap), so a store group r
 these behind Kamailio (`driveline edge`); `driveline sip --workers N` supervises N of them on
 consecutive ports (driveline/pool.py). SIGTERM drains: new calls get 503 (Kamailio tries another
 worker), active ones finish (up to `sip_drain_s`), then the worker exits. A worker first closes
-the calls a killed previous run of it left open (sip/journal.py).
+the calls a killed previous run of it left open (sip/journal.py). While the database is
+unreachable calls are still answered, as the store last seen for the number (sip/directory.py),
+by the `records_down` flow.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import signal
 import socket
 import sys
@@ -50,9 +53,12 @@ async def run_worker(
     from speech.recognizer import SpeechClient
 
     flows = load_or_exit(settings.flows_dir, refusing="driveline sip")
-    engine = make_engine(settings.database_url)
+    # A lookup that outlasts the timeout gives up (the caller gets the records_down flow); its
+    # connection attempt ends at the engine's connect timeout, so no thread hangs on for minutes.
+    timeout = settings.sip_records_timeout_s
+    engine = make_engine(settings.database_url, connect_timeout=math.ceil(timeout))
     bus = AsyncEventBus(settings.redis_url)
-    records = SqlRecords(engine, bus, region=settings.default_region)
+    records = SqlRecords(engine, bus, region=settings.default_region, timeout=timeout)
     tts: TTS
     if fake_tts:
         tts = FakeTTS(settings.prompts_dir / "fake")
@@ -77,6 +83,7 @@ async def run_worker(
         settings.recordings_dir,
         journal=journal,
     )
+    await lifecycle.directory.load(records.stores)  # the numbers, also for a later outage
     worker = SipWorker(
         endpoint_config(settings, host, port, reserve=reserve),
         lifecycle.route,
@@ -126,6 +133,7 @@ async def run_worker(
         await heartbeat.stop()
         await bus.close()
         await recognizer.close()
+        records.close()
         engine.dispose()
 
 

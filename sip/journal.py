@@ -61,6 +61,7 @@ class JournalEntry(BaseModel):
     advisor_id: int | None = None
     advisor_party: str | None = None  # the advisor's contact, for their leg
     queue_entry: str | None = None  # the job's entry on the outbound queue, acked on recovery
+    lookup_failed: bool = False  # the caller was never looked up (the record was down)
 
 
 def journal_dir(recordings_dir: Path, worker: str) -> Path:
@@ -167,6 +168,7 @@ def ended_event(entry: JournalEntry, recordings: list[RecordingInfo], at: dateti
         flow_path=entry.flow_path,
         legs=legs,
         recordings=recordings,
+        lookup_failed=entry.lookup_failed,
     )
 
 

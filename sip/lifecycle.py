@@ -1,7 +1,9 @@
 """Everything around the flow for one inbound call: identify, screen-pop, greet, record, report.
 
     INVITE ─▶ route():   store for the DID (none: 404) → caller lookup → `call.ringing` with the
-                         screen-pop → the personalized greeting synthesized while it rings
+                         screen-pop → the personalized greeting synthesized while it rings;
+                         the record unreachable: the store last seen for the DID
+                         (sip/directory.py) and the `records_down` flow, which needs no lookup
     200 OK ─▶ handle():  `call.answered` → recording starts (consent announcement first when the
                          store has it on) → the store's entry flow runs; each line of the flow
                          goes out as `call.step`, each transfer as `call.transferred`
@@ -53,10 +55,11 @@ from ivr.flow.channel import (
 )
 from ivr.flow.engine import CallResult, FlowEngine, LogLine
 from ivr.flow.prompts import opening_prompts
-from ivr.flow.records import LastContact, Records
+from ivr.flow.records import LastContact, Records, RecordsUnavailable
 from ivr.speech import TTS
 from records.screen_pop import advisor_ref, department_ref, screen_pop
 from sip.channel import PjsuaChannel
+from sip.directory import StoreDirectory
 from sip.journal import CallJournal, JournalEntry
 from sip.media import LegRecording
 from sip.worker import CallHandler, InboundCall
@@ -67,6 +70,10 @@ CONSENT_PROMPT = "This call may be recorded for quality and training."
 # A customer calling back an advisor who called them (records/outbound.py): the flow a
 # store's sticky mode runs instead of the entry flow, when the store's flows have it.
 STICKY_FLOWS = {"direct": "callback", "offer": "callback_offer"}
+# The flow for a call whose caller could not be looked up (database unreachable or too slow):
+# greeting, apology, voicemail; the call writer files the message and the callback task once
+# the database is back (`lookup_failed` on the events).
+RECORDS_DOWN_FLOW = "records_down"
 _PRESSES = re.compile(r"^presses (?P<digits>[0-9*#]+)")
 _SAYS = re.compile(r'^says "(?P<heard>.*)"')
 
@@ -93,6 +100,7 @@ class _Call:
     consent_played: bool = False
     flow: str = "main"  # the entry flow: the department's, or a sticky callback's (STICKY_FLOWS)
     department: DepartmentInfo | None = None  # the one the DID rings (None: no rows, service)
+    lookup_failed: bool = False  # the record did not answer: RECORDS_DOWN_FLOW, caller unknown
     # Events go out strictly in order: each publish waits for the one before it.
     tail: asyncio.Future[None] | None = None
 
@@ -130,9 +138,12 @@ class CallLifecycle:
         *,
         flow: str = "main",
         journal: CallJournal | None = None,
+        directory: StoreDirectory | None = None,
     ) -> None:
-        """`journal` keeps each call on disk until its `call.ended` is out (sip/journal.py)."""
+        """`journal` keeps each call on disk until its `call.ended` is out (sip/journal.py);
+        `directory` answers which store a DID rings while the record is down."""
         self.engine = engine
+        self.directory = directory or StoreDirectory(records)
         self.journal = journal
         self.records = records
         self.bus = bus
@@ -146,20 +157,29 @@ class CallLifecycle:
     async def route(self, inbound: InboundCall) -> CallHandler | None:
         if inbound.did is None:
             return None
-        store = await self.records.store_for_did(inbound.did)
+        found = await self.directory.lookup(inbound.did)
+        store = found.store
         if store is None:
             return None
+        lookup_failed = not found.fresh
         customer = None
-        if inbound.caller:
+        if inbound.caller and not lookup_failed:
             try:
                 customer = await self.records.customer_by_phone(store.id, inbound.caller)
-            except Exception:  # noqa: BLE001 - an unknown caller still gets served
+            except RecordsUnavailable as exc:
+                log.warning("caller lookup failed for %s: %s", inbound.caller, exc)
+                lookup_failed = True
+            except Exception:  # noqa: BLE001 - a bug: the caller still gets served
                 log.exception("caller lookup failed for %s", inbound.caller)
+                lookup_failed = True
         department = store.department_for_did(inbound.did)
         call = _Call(inbound, store, customer, flow=self._entry_flow(department))
         call.department = department
+        call.lookup_failed = lookup_failed
         last = None
-        if department is None or department.kind == DepartmentKind.service:
+        if lookup_failed:
+            call.flow = self._records_down_flow(call.flow)
+        elif department is None or department.kind == DepartmentKind.service:
             # Sticky callbacks are the service advisors': a call to sales is sales'.
             last = await self._last_contact(store, inbound.caller)
         if last is not None and STICKY_FLOWS[last.mode] in self.engine.flows:
@@ -179,6 +199,7 @@ class CallLifecycle:
                 sip_call_id=inbound.sip_call_id[:300],
                 last_contacted=advisor_ref(last.advisor if last else None),
                 department=department_ref(department),
+                lookup_failed=lookup_failed,
                 **pop,
             ),
         )
@@ -197,6 +218,14 @@ class CallLifecycle:
             )
             return self.flow
         return department.flow
+
+    def _records_down_flow(self, entry: str) -> str:
+        """RECORDS_DOWN_FLOW; the entry flow, with the caller unknown, in a flows folder that
+        lacks it (logged: answering beats a 503)."""
+        if RECORDS_DOWN_FLOW in self.engine.flows:
+            return RECORDS_DOWN_FLOW
+        log.warning("no %r flow: running %r without the record", RECORDS_DOWN_FLOW, entry)
+        return entry
 
     async def _last_contact(self, store: StoreInfo, caller: str | None) -> LastContact | None:
         """An advisor who called this customer lately (sticky callbacks), if any."""
@@ -320,6 +349,7 @@ class CallLifecycle:
                     recordings, self.recordings_dir, consent_played=call.consent_played
                 ),
                 department_id=call.department.id if call.department else None,
+                lookup_failed=call.lookup_failed,
             ),
         )
         if call.tail is not None:
@@ -343,6 +373,7 @@ class CallLifecycle:
                     started_at=call.started_at,
                     answered_at=call.answered_at,
                     consent_played=call.consent_played,
+                    lookup_failed=call.lookup_failed,
                 )
             )
         except OSError:  # a full disk must not drop the caller

@@ -13,6 +13,11 @@ from typing import Any, Literal, Protocol
 from ivr.domain import AdvisorInfo, CustomerInfo, RepairOrderInfo, StoreInfo
 
 
+class RecordsUnavailable(Exception):
+    """The record could not be reached in time (database down, unreachable or too slow): the
+    call goes on without it (the SIP worker's `records_down` flow) instead of waiting."""
+
+
 @dataclass(frozen=True)
 class LastContact:
     """Who called this customer lately, and how the store routes their call back: `direct`

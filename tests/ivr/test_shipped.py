@@ -25,7 +25,7 @@ def test_shipped_flows_load() -> None:
 def test_flows_check_ok() -> None:
     result = CliRunner().invoke(flows, ["check", str(SHIPPED)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("OK: 8 flows")
+    assert result.output.startswith("OK: 9 flows")
 
 
 def test_flows_check_reports_file_line_and_exits_1(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ import pytest
 
 from ivr.flow import FlowLoadError, load_flows
 from ivr.flow.channel import GatherResult, HungUp, SpeechHeard
-from ivr.flow.fakes import FakeChannel, Press, Silence, parse_input
+from ivr.flow.engine import Outcome
+from ivr.flow.fakes import FakeChannel, FakeRecords, Press, Silence, parse_input
+from ivr.flow.records import RecordsUnavailable
 from ivr.flow.steps.gather import Choice, match_choice, phrase_score, spoken_digits
 from tests.ivr.conftest import EVENING, Caller, write_flows
 
@@ -357,6 +359,38 @@ async def test_voicemail_after_hours_is_due_after_opening_and_may_have_no_owner(
     assert task["owner_id"] is None
     assert task["due_at"] == datetime.fromisoformat("2026-11-26T08:00:00-05:00")
     assert run.result.said[-1].startswith("Thank you")
+
+
+async def test_a_voicemail_the_record_cannot_take_still_ends_as_one(
+    call: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database went away mid-call: the caller still hears the goodbye, and the call ends
+    as a voicemail, which the call writer files with its callback task from `call.ended`."""
+
+    async def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise RecordsUnavailable("no answer from the database in 1.5 s")
+
+    monkeypatch.setattr(FakeRecords, "add_thread_entry", unreachable)
+    run = await call(VOICEMAIL, ["please call me back about the brakes"])
+    assert run.result.outcome.kind == "voicemail"
+    assert run.records.callbacks == []
+    assert "could not file the message now (no answer from the database" in run.result.script()
+    assert run.result.said[-1].startswith("Thank you")
+
+
+async def test_voicemail_written_later_writes_nothing_during_the_call(call: Caller) -> None:
+    later = VOICEMAIL.replace("      due_in: 1h\n", "      write: later\n")
+    run = await call(later, ["please call me back about the brakes"])
+    assert run.result.outcome == Outcome("voicemail", detail="filed when the call is written")
+    assert run.records.thread_entries == [] and run.records.callbacks == []
+    assert run.result.said[-1].startswith("Thank you")
+
+
+def test_voicemail_written_later_names_no_owner(tmp_path: Path) -> None:
+    text = VOICEMAIL.replace("assigned_advisor", "user:bob") + "      write: later\n"
+    with pytest.raises(FlowLoadError) as caught:
+        load_flows(write_flows(tmp_path / "flows", {"main.yaml": text}))
+    assert "with write: later the call writer picks the owner" in str(caught.value)
 
 
 async def test_record_keeps_the_path(call: Caller) -> None:

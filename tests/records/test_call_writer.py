@@ -464,6 +464,36 @@ def test_missed_calls_always_get_a_callback_with_an_owner(
     assert made.data["callback_id"] == task.id and made.data["owner_id"] == shop[owner]
 
 
+@pytest.mark.parametrize("lookup_failed", [True, False])
+def test_a_caller_the_worker_could_not_look_up_is_matched_by_caller_id(
+    shop: dict[str, int],
+    sessions: sessionmaker[Session],
+    consumer: Callable[..., CallWriterConsumer],
+    xadd: Callable[[CallEvent], bytes],
+    lookup_failed: bool,
+) -> None:
+    """The database was down during the call (the records_down flow): once it is written the
+    call, its message and its callback go to the customer and their advisor. A caller the
+    worker did look up and found nobody stays on the unmatched list."""
+    call = Script(shop["store"], KNOWN, unknown_caller=True, lookup_failed=lookup_failed)
+    message = RecordingInfo(
+        leg_role="caller", path=f"{call.uuid}/vm.wav", sha256=SHA, duration_s=9.0, kind="voicemail"
+    )
+    xadd(call.ringing())
+    xadd(call.ended(Disposition.voicemail, recordings=[message], lookup_failed=lookup_failed))
+    drain(consumer())
+    with sessions() as s:
+        row = s.scalars(select(Call).where(Call.call_uuid == call.uuid)).one()
+        [task] = s.scalars(select(CallbackTask).where(CallbackTask.call_id == row.id)).all()
+        [entry] = s.scalars(select(ThreadEntry).where(ThreadEntry.call_id == row.id)).all()
+    if lookup_failed:
+        assert row.customer_id == entry.customer_id == task.customer_id == shop["ann"]
+        assert task.owner_id == shop["bob"]  # Ann's advisor, not the store's first
+    else:
+        assert row.customer_id is None and entry.customer_id is None
+        assert task.owner_id == shop["alice"]
+
+
 def test_the_flows_own_voicemail_callback_is_adopted_not_duplicated(
     shop: dict[str, int],
     sessions: sessionmaker[Session],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from events.bus import AsyncEventBus, EventBus
 from ivr.domain import STANDARD_STATUSES
-from ivr.flow.records import Records
+from ivr.flow.records import Records, RecordsUnavailable
+from records.db import make_engine
 from records.flow_records import SqlRecords
 from records.models import CallbackTask, ThreadEntry
 from tests.records.helpers import (
@@ -252,3 +255,24 @@ async def test_publish_with_an_async_bus(
 
 async def test_publish_without_a_bus_is_a_no_op(engine: Engine, ids: dict[str, int]) -> None:
     await SqlRecords(engine).publish(ids["store"], "anything", {"x": 1})
+
+
+async def test_a_database_that_does_not_answer_is_given_up_on_in_time() -> None:
+    """The SIP worker's lookups end at its timeout (`RecordsUnavailable`), whether the database
+    host swallows the connection attempt or refuses it, so no caller is left ringing."""
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody ever answers
+    port = silent.getsockname()[1]
+    engine = make_engine(f"postgresql://postgres@127.0.0.1:{port}/test", connect_timeout=2)
+    records = SqlRecords(engine, timeout=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RecordsUnavailable, match=r"no answer from the database in 0\.3 s"):
+            await records.store_for_did("+15550100100")
+        assert time.monotonic() - started < 1.0
+        silent.close()  # now refused
+        with pytest.raises(RecordsUnavailable):
+            await records.customer_by_phone(1, "+15550200003")
+    finally:
+        silent.close()
+        records.close()
+        engine.dispose()

@@ -3,14 +3,20 @@
 Records after the prompt, writes a `voicemail` thread entry (recording path, duration), creates
 a callback task owned by the assigned advisor (or nobody, for the manager's queue), says goodbye
 and hangs up. The due time counts from the next opening when the store is closed.
+
+`write: later` writes nothing during the call (the `records_down` flow: the database is
+unreachable): the call ends as a voicemail, and the call writer files the message (on the call's
+thread entry, with its recording) and the callback task from `call.ended` once the database is
+back, owned by the caller's advisor. A `now` write that fails ends the same way, so the caller
+still hears the goodbye and still gets called back.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ivr.domain import StoreInfo
 from ivr.flow.steps.base import Seconds, StepSpec
@@ -18,6 +24,7 @@ from ivr.flow.templates import clock, spoken_date
 from ivr.hours import Hours
 
 if TYPE_CHECKING:
+    from ivr.flow.channel import Recording
     from ivr.flow.engine import Call
 
 
@@ -32,7 +39,14 @@ class Voicemail(StepSpec):
     business_hours: bool = True  # when closed, count `due_in` from the next opening
     reason: str = "Voicemail from {{ customer.name if customer else caller }}"
     goodbye: str | None = "Thank you. We'll call you back soon. Goodbye."
+    write: Literal["now", "later"] = "now"
     unspoken: ClassVar[frozenset[str]] = frozenset({"reason"})
+
+    @model_validator(mode="after")
+    def _later_decides_nothing(self) -> Voicemail:
+        if self.write == "later" and self.owner.startswith("user:"):
+            raise ValueError("owner: with write: later the call writer picks the owner")
+        return self
 
     def templates(self) -> list[tuple[str, str]]:
         found = [("prompt", self.prompt), ("reason", self.reason)]
@@ -51,6 +65,24 @@ async def handle(spec: Voicemail, call: Call) -> str | None:
 
     await call.say(call.render(spec.prompt))
     recording = await call.record(max_seconds=spec.max, beep=True)
+    if spec.write == "later":
+        call.note("message kept: the call writer files it and its callback task")
+        detail = "filed when the call is written"
+    else:
+        try:
+            detail = await _file_now(spec, call, recording)
+        except Exception as exc:  # noqa: BLE001 - the caller left a message: end it as one
+            call.note(f"could not file the message now ({exc}): the call writer files it")
+            detail = "filed when the call is written"
+    call.finish(Outcome("voicemail", detail=detail))
+    if spec.goodbye and not recording.hung_up:
+        await call.say(call.render(spec.goodbye))
+    await call.hangup()
+    return None
+
+
+async def _file_now(spec: Voicemail, call: Call, recording: Recording) -> str:
+    """The thread entry and the callback task, written by the flow; the outcome's detail."""
     owner = None
     if spec.owner == "assigned_advisor":
         owner = call.advisor
@@ -78,8 +110,4 @@ async def handle(spec: Voicemail, call: Call) -> str | None:
         call.note(f"callback for {owner_name}, due {when}")
     else:
         call.note("caller ID withheld: no callback task")
-    call.finish(Outcome("voicemail", detail=f"callback owner: {owner_name}"))
-    if spec.goodbye and not recording.hung_up:
-        await call.say(call.render(spec.goodbye))
-    await call.hangup()
-    return None
+    return f"callback owner: {owner_name}"
