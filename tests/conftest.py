@@ -28,13 +28,13 @@ PG_BASE = os.environ.get("DRIVELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5
 # database 0 never replays events that tests published, and each test session starts empty.
 # Test processes run side by side (pytest-xdist, `-n` in pyproject): each has a database of its
 # own, counting down from the first one's (15 unless DRIVELINE_TEST_REDIS says otherwise),
-# past 14 (the demo store's: tests/e2e/test_demo_store.py) and never 0 (a demo's).
+# past 14 and 11 (the demo store's and the database-down test's own) and never 0 (a demo's).
 
 
 def _worker_redis_url(first: str) -> str:
     base, _, number = first.rpartition("/")
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    free = [n for n in range(int(number), 0, -1) if n != 14 or n == int(number)]
+    free = [n for n in range(int(number), 0, -1) if n not in (14, 11) or n == int(number)]
     return f"{base}/{free[worker]}"
 
 
