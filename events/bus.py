@@ -23,8 +23,21 @@ STREAM = "driveline:events"
 STREAM_MAXLEN = 100_000
 
 
-def store_channel(store_id: int) -> str:
-    return f"driveline:events:store:{store_id}"
+def database_of(client: Any) -> int:
+    """The Redis database a client (sync or asyncio) works in."""
+    return int(client.connection_pool.connection_kwargs.get("db", 0))
+
+
+def store_channel(store_id: int, db: int) -> str:
+    """A store's live channel. PUBLISH is not per database in Redis (every subscriber on the
+    server hears it), so the name carries the database: installs sharing one server on
+    different databases (a demo and the tests, two test processes) never hear each other."""
+    return f"driveline:{db}:events:store:{store_id}"
+
+
+def all_stores_pattern(db: int) -> str:
+    """Every store's channel in database `db`, for a PSUBSCRIBE (admins)."""
+    return store_channel(0, db).rpartition(":")[0] + ":*"
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class Event:
 
 def _queue(pipe: Any, event: Event) -> None:
     payload = event.encode()
-    pipe.publish(store_channel(event.store_id), payload)
+    pipe.publish(store_channel(event.store_id, database_of(pipe)), payload)
     pipe.xadd(STREAM, {"event": payload}, maxlen=STREAM_MAXLEN, approximate=True)
 
 

@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import TokenExpired, authenticate
 from api.deps import get_scope
 from api.web.sessions import COOKIE, scope_for_cookie
-from events.bus import Event, store_channel
+from events.bus import Event, all_stores_pattern, database_of, store_channel
 from records.queries import Scope
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ router = APIRouter(tags=["events"])
 HEARTBEAT_S = 15.0
 REAUTH_S = 60.0
 RETRY_MS = 3000  # how soon a browser reconnects after the stream drops
-ALL_STORES = store_channel(0).rpartition(":")[0] + ":*"  # admins: one pattern subscription
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 TokenQuery = Annotated[
@@ -89,9 +88,10 @@ async def _stream(
     listening = True
     try:
         if scope.store_ids is None:
-            await pubsub.psubscribe(ALL_STORES)
+            await pubsub.psubscribe(all_stores_pattern(database_of(client)))  # admins
         elif scope.store_ids:
-            await pubsub.subscribe(*(store_channel(s) for s in sorted(scope.store_ids)))
+            db = database_of(client)
+            await pubsub.subscribe(*(store_channel(s, db) for s in sorted(scope.store_ids)))
         else:
             listening = False  # a user without stores: heartbeats only
         # The first frame tells the client the subscription is live (tests wait for it).

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.auth import hash_token
 from api.routes import events as events_route
 from api.server import ApiServer
-from events.bus import Event, EventBus, store_channel
+from events.bus import Event, EventBus, database_of, store_channel
 from events.calls import CallRinging, publish_call_event
 from ivr.config import Settings
 from records.models import ApiToken, utcnow
@@ -153,7 +153,7 @@ def test_disconnecting_drops_the_redis_subscription(
     base_url: str, world: World, redis_url: str
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    channel = store_channel(world.stores["A"])
+    channel = store_channel(world.stores["A"], database_of(client))
 
     def subscribers() -> int:
         return int(dict(client.pubsub_numsub(channel))[channel.encode()])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from events.bus import store_channel
+from events.bus import database_of, store_channel
 from tests.api.conftest import NOW, SHARED_RO, Api
 
 
@@ -21,7 +21,7 @@ def listener(redis_url: str, api: Api) -> Iterator[redis.client.PubSub]:
     """A real subscription to store A's channel, opened before the webhook fires."""
     client = redis.Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(store_channel(api.world.stores["A"]))
+    pubsub.subscribe(store_channel(api.world.stores["A"], database_of(client)))
     yield pubsub
     pubsub.close()
     client.close()

@@ -8,7 +8,7 @@ import time
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from events.bus import store_channel
+from events.bus import database_of, store_channel
 from ivr.mentions import parse_mentions
 from records.models import Store, User
 from tests.api.conftest import Api
@@ -56,7 +56,7 @@ def test_thread_pages_with_a_cursor(api: Api) -> None:
 def test_note_with_mentions_notifies(api: Api, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(store_channel(api.world.stores["A"]))
+    pubsub.subscribe(store_channel(api.world.stores["A"], database_of(client)))
     try:
         customer = api.world.customers["A"]
         response = api.as_("ann").post(

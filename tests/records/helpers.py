@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from events.bus import Event, store_channel
+from events.bus import Event, database_of, store_channel
 from ivr.phone import FICTIONAL
 from records.models import (
     Customer,
@@ -100,7 +100,7 @@ def listening(redis_url: str, store_id: int) -> Iterator[Callable[..., Event]]:
     """
     client = redis.Redis.from_url(redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-    pubsub.subscribe(store_channel(store_id))
+    pubsub.subscribe(store_channel(store_id, database_of(client)))
     pubsub.get_message(timeout=1.0)  # the subscribe confirmation
 
     def wait(event_type: str, timeout: float = 3.0, **match: Any) -> Event:
