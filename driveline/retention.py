@@ -10,7 +10,6 @@ restart does not run it twice).
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ import click
 from sqlalchemy import Engine
 
 from ivr.config import Settings, get_settings
+from ivr.parts import ThreadPart, every
 from records.db import make_engine, session_factory, upgrade
 from records.models import utcnow
 from usecases import retention
@@ -53,41 +53,15 @@ def run_due(engine: Engine, recordings_dir: Path, *, hour: int, now: datetime) -
     return len(runs)
 
 
-class RetentionPart:
+class RetentionPart(ThreadPart):
     """The daily run as a `driveline serve` part (driveline/supervisor.py). A failed tick is
     logged and tried again on the next; it never stops the server."""
 
-    name = "retention"
-
     def __init__(self, engine: Engine, settings: Settings, tick_s: float = TICK_S) -> None:
-        self.engine, self.settings, self.tick_s = engine, settings, tick_s
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        def tick() -> None:
+            run_due(engine, settings.recordings_dir, hour=settings.retention_hour, now=utcnow())
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                run_due(
-                    self.engine,
-                    self.settings.recordings_dir,
-                    hour=self.settings.retention_hour,
-                    now=utcnow(),
-                )
-            except Exception:  # noqa: BLE001 - the database away: next tick
-                log.exception("retention tick failed")
-            self.stopping.wait(self.tick_s)
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        super().__init__("retention", every(tick_s, tick, "retention tick"))
 
 
 @click.command("retention")

@@ -18,7 +18,6 @@ rows were refused: the good ones are in), named with the time it was taken, besi
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from events.bus import EventBus
+from ivr.parts import ThreadPart, every
 from records.importer import ImportFileError, import_path
 
 log = logging.getLogger(__name__)
@@ -106,32 +106,9 @@ class DropFolder:
         return Processed(taken.name, outcome, target, report_path)
 
 
-class DropFolderPart:
+class DropFolderPart(ThreadPart):
     """The watcher as a `driveline serve` part: a thread scanning every `interval_s`."""
 
-    name = "drop-folder"
-
     def __init__(self, folder: DropFolder, interval_s: float = 10.0) -> None:
-        self.folder, self.interval_s = folder, interval_s
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.folder.scan_once()
-            except Exception:  # noqa: BLE001 - the database away, a file vanished: next scan
-                log.exception("drop folder scan failed")
-            self.stopping.wait(self.interval_s)
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        super().__init__("drop-folder", every(interval_s, folder.scan_once, "drop folder scan"))
+        self.folder = folder

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ivr.config import Settings, get_settings
+from ivr.parts import ThreadPart, every
 from records.models import Store, utcnow
 from records.morning import morning_report, yesterday
 
@@ -96,47 +97,31 @@ def send_due(
     return results
 
 
-class MorningSummaryPart:
+class MorningSummaryPart(ThreadPart):
     """The sender as a `driveline serve` part (driveline/supervisor.py): a thread ticking once a
     minute. A failed tick is logged and retried; it never stops the server."""
 
-    name = "morning-summary"
-
     def __init__(self, engine: Engine, settings: Settings, tick_s: float = TICK_S) -> None:
         assert settings.morning_webhook_url, "only started with a webhook URL"
+        super().__init__("morning-summary", self._run, join_s=TIMEOUT_S + 5)
         self.engine, self.settings, self.tick_s = engine, settings, tick_s
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         client = redis.Redis.from_url(self.settings.redis_url)
+
+        def tick() -> None:
+            send_due(
+                self.engine,
+                client,
+                url=str(self.settings.morning_webhook_url),
+                hour=self.settings.morning_hour,
+                now=utcnow(),
+            )
+
         try:
-            while not self.stopping.is_set():
-                try:
-                    send_due(
-                        self.engine,
-                        client,
-                        url=str(self.settings.morning_webhook_url),
-                        hour=self.settings.morning_hour,
-                        now=utcnow(),
-                    )
-                except Exception:  # noqa: BLE001 - Redis or the database away: next tick
-                    log.exception("morning summary tick failed")
-                self.stopping.wait(self.tick_s)
+            every(self.tick_s, tick, "morning summary tick")(stopping)
         finally:
             client.close()
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=TIMEOUT_S + 5)
 
 
 @click.command("morning-summary")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import redis
 import redis.asyncio as aioredis
 
+from ivr.parts import ThreadPart
 from ivr.speech import PHONE_RATE, STT, Audio, SpeechSegment
 
 if TYPE_CHECKING:  # the SIP worker imports this module for the client: no models there
@@ -239,15 +240,14 @@ def intent_classifier() -> IntentClassifier:
     return IntentClassifier(load_embedder())
 
 
-class SpeechPart:
-    """The service as a `driveline serve` part (driveline/supervisor.py): a thread of ours."""
-
-    name = "speech"
+class SpeechPart(ThreadPart):
+    """The service as a `driveline serve` part (driveline/supervisor.py): a thread of ours. The
+    models load in `start`, so a server whose models are missing fails to start."""
 
     def __init__(self, redis_url: str, model_dir: Path | None, threads: int) -> None:
+        super().__init__("speech", self._run, join_s=10)
         self.redis_url, self.model_dir, self.threads = redis_url, model_dir, threads
         self.service: RecognizerService | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.service = RecognizerService(
@@ -255,17 +255,12 @@ class SpeechPart:
             endpointed_stt(self.model_dir, self.threads),
             classifier=intent_classifier(),
         )
-        self._thread = threading.Thread(target=self.service.run, name="speech", daemon=True)
-        self._thread.start()
+        self.service.stopping = self.stopping  # the part's stop is the service's
+        super().start()
 
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def _run(self, stopping: threading.Event) -> None:
+        assert self.service is not None
+        self.service.run()
 
 
 # --- the worker's side -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from events.bus import EventBus
+from ivr.parts import ThreadPart
 from ivr.speech import STT
 from records.db import session_factory, transaction
 from records.transcripts import store_vocabulary
@@ -117,36 +118,21 @@ def make_consumer(
     )
 
 
-class TranscriberPart:
+class TranscriberPart(ThreadPart):
     """A worker as a `driveline serve` part: a thread of its own (CTranslate2 releases the GIL).
     The model is loaded in that thread, so the API answers while it loads."""
-
-    name = "transcriber"
 
     def __init__(
         self, engine: Engine, redis_url: str, recordings_dir: Path, model_dir: Path | None,
         threads: int,
     ) -> None:  # fmt: skip
+        super().__init__("transcriber", self._run)
         self.engine, self.redis_url, self.recordings_dir = engine, redis_url, recordings_dir
         self.model_dir, self.threads = model_dir, threads
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         from transcription.whisper import load_stt
 
         stt = load_stt(self.model_dir, self.threads)
         consumer = make_consumer(stt, self.engine, self.redis_url, self.recordings_dir)
-        run_jobs(consumer, self.stopping)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="transcriber", daemon=True)
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        run_jobs(consumer, stopping)
