@@ -114,6 +114,7 @@ REFUSAL_STATUS: dict[type[usecase.UseCaseError], int] = {
     usecase.Conflict: status.HTTP_409_CONFLICT,
     usecase.Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     usecase.TooMany: status.HTTP_429_TOO_MANY_REQUESTS,
+    usecase.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 

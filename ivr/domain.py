@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 # The life of a repair order in a service lane, in order. Stores may add their own statuses
 # (Store.custom_statuses); those sort after the standard ones unless they name a position.
+READY_FOR_PICKUP = "Ready for Pickup"  # the status that makes the proactive pickup call
 STANDARD_STATUSES: tuple[str, ...] = (
     "Waiting on Dispatch",
     "In Shop",
     "Tech Working",
-    "Ready for Pickup",
+    READY_FOR_PICKUP,
 )
 CLOSED_STATUSES: tuple[str, ...] = ("Picked Up", "Closed")
 

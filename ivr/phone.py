@@ -107,7 +107,7 @@ class DestinationRule:
     off) and any number fully matching one of `allow` (regular expressions on E.164).
 
     The one rule for every outbound call: a store's policy checks it before a call is queued
-    (records/outbound.py), and the SIP worker checks it again before it dials anything, so a
+    (usecases/outbound.py), and the SIP worker checks it again before it dials anything, so a
     queued job, a flow's transfer to a number or an advisor's contact cannot reach a premium or
     international number that the store did not allow.
     """

@@ -94,7 +94,7 @@ async def run_worker(
         recognizer=recognizer,
     )
     await worker.start()
-    runner = None  # masked outbound calls from the queue (records/outbound.py)
+    runner = None  # masked outbound calls from the queue (events/outbound.py)
     if settings.outbound_calls:
         runner = OutboundRunner(
             worker.endpoint,

@@ -1,6 +1,6 @@
 """Masked outbound calls on a SIP worker: click-to-call and the proactive pickup call.
 
-    queue (records/outbound.py) ─▶ OutboundRunner takes a job only with free call slots
+    queue (events/outbound.py) ─▶ OutboundRunner takes a job only with free call slots
     click_to_call:  ring the advisor ─▶ (answered) whisper who is being called ─▶ ring the
                     customer with the store's DID as From and P-Asserted-Identity, ringback to
                     the advisor ─▶ bridge (PjsuaChannel.transfer) ─▶ either side hangs up: both
@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from events import outbound as queue
 from events.bus import AsyncEventBus
 from events.calls import (
     CallAnswered,
@@ -46,13 +47,12 @@ from events.calls import (
     LegInfo,
     publish_call_event_async,
 )
-from ivr.domain import CustomerInfo
+from events.outbound import OutboundJob
+from ivr.domain import READY_FOR_PICKUP, CustomerInfo
 from ivr.flow.channel import CallerHungUp, TransferStatus
 from ivr.flow.engine import FlowEngine
 from ivr.flow.records import Records
 from ivr.speech import TTS
-from records import outbound as queue
-from records.outbound import PICKUP_STATUS, OutboundJob
 from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointError, NoCapacity, SipEndpoint
 from sip.events import CallConfirmed
@@ -411,7 +411,7 @@ class OutboundRunner:
             return "failed"
         customer = await self.records.customer_by_phone(store.id, job.destination)
         ros = customer.open_repair_orders if customer else ()
-        if not any(r.id == job.repair_order_id and r.status == PICKUP_STATUS for r in ros):
+        if not any(r.id == job.repair_order_id and r.status == READY_FOR_PICKUP for r in ros):
             # a call held for the opening: the car may have been picked up since
             await self._state(job, "failed", "the repair order is no longer ready for pickup")
             placed.path.append("outbound.ro_moved_on")

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from events import outbound
 from events.bus import EventBus, publish
-from records import outbound
 from records.models import FollowUp, ThreadEntry
 
 log = logging.getLogger(__name__)

@@ -34,3 +34,7 @@ class Invalid(UseCaseError):
 
 class TooMany(UseCaseError):
     """A rate limit: try again later."""
+
+
+class Unavailable(UseCaseError):
+    """A service the workflow needs is away (Redis, so no SIP worker can take a call)."""

@@ -1,7 +1,7 @@
 """A repair order's status changes: the whole workflow, for the DMS webhook and the importer.
 
     record_status_change   status event + thread entry, waiting promises made due, the proactive
-                           pickup call's row (records/outbound.py decides whether there is one);
+                           pickup call's row (usecases/outbound.py decides whether there is one);
                            flushed, not committed, so the importer can run it in a row's savepoint
     Announcements.send     after the commit: `ro.status_changed`, `thread.updated`,
                            `follow_up.changed` on the bus, the pickup job on the outbound queue
@@ -20,10 +20,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from events.bus import EventBus
-from records import followups, outbound, queries
+from events.outbound import OutboundJob
+from records import followups, queries
 from records.models import FollowUp, RepairOrder, Store
 from usecases.announce import Announcements
 from usecases.errors import Invalid
+from usecases.outbound import prepare_pickup_call
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ STATUS_CHANGED = "ro.status_changed"
 class StatusOutcome:
     change: queries.StatusChange
     fired: list[FollowUp] = field(default_factory=list)
-    pickup: outbound.OutboundJob | None = None
+    pickup: OutboundJob | None = None
     said: Announcements = field(default_factory=Announcements)
 
     @property
@@ -99,11 +101,11 @@ def record_status_change(
 
 def _pickup_call(
     session: Session, change: queries.StatusChange, now: datetime | None
-) -> outbound.OutboundJob | None:
+) -> OutboundJob | None:
     """The pickup call's row, in its own savepoint: the status change never fails for it."""
     try:
         with session.begin_nested():
-            return outbound.prepare_pickup_call(
+            return prepare_pickup_call(
                 session, event=change.event, previous_status=change.previous_status, now=now
             )
     except Exception:  # noqa: BLE001 - the status change stands; the call is a bonus

@@ -18,17 +18,17 @@ from api.deps import (
     ScopeDep,
     SessionDep,
     SettingsDep,
-    field_error,
     not_found,
-    publish,
 )
 from api.paging import Limit, Offset, page
 from api.schemas import Id, In, Out, Page, Phone, ThreadEntryOut, UtcTime
 from events.bus import EventBus
+from events.outbound import read_state
 from ivr.domain import Disposition
-from records import outbound, queries
+from records import queries
 from records.models import Call
 from usecases import calls as usecase
+from usecases.outbound import place_masked_call
 
 router = APIRouter(tags=["calls"])
 
@@ -167,7 +167,7 @@ def _live_state(bus: EventBus, call: Call) -> dict[str, str] | None:
     if call.direction != "outbound":
         return None
     try:
-        live = outbound.read_state(bus.redis, call.call_uuid)
+        live = read_state(bus.redis, call.call_uuid)
     except redis.RedisError:
         live = None
     if call.disposition is not None and (live is None or live["state"] == "queued"):
@@ -217,36 +217,16 @@ def place_call(
     store's allowed patterns (403), too many calls in the last hour (429), no contact of yours
     to ring (409). Progress comes as `call.outbound` events on the event stream.
     """
-    try:
-        job = outbound.prepare_click_to_call(
-            session,
-            user=user,
-            store_ids=scope.store_ids,
-            customer_id=body.customer_id,
-            phone=body.phone,
-            repair_order_id=body.repair_order_id,
-            store_id=body.store_id,
-            region=settings.default_region,
-        )
-    except outbound.Refused as refused:
-        session.rollback()
-        if refused.status == 404:
-            raise not_found(refused.loc[-1].removesuffix("_id").replace("_", " ")) from None
-        raise field_error(refused.loc, refused.message, refused.status) from None
-    session.commit()
-    try:
-        outbound.enqueue(bus.redis, job)
-    except redis.RedisError:
-        call = session.get(Call, job.call_id)
-        if call is not None:
-            session.delete(call)
-            session.commit()
-        raise field_error(("body",), "no SIP worker can be reached (Redis is down)", 503) from None
-    publish(
+    job = place_masked_call(
+        session,
         bus,
-        job.store_id,
-        outbound.CALL_OUTBOUND,
-        {"call_uuid": job.call_uuid, "call_id": job.call_id, "state": "queued", "detail": ""},
+        user=user,
+        store_ids=scope.store_ids,
+        customer_id=body.customer_id,
+        phone=body.phone,
+        repair_order_id=body.repair_order_id,
+        store_id=body.store_id,
+        region=settings.default_region,
     )
     return PlacedCallOut(id=job.call_id, call_uuid=job.call_uuid, state="queued")
 

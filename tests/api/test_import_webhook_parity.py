@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.webhook_auth import signed_headers
+from events import outbound
 from events.bus import STREAM, Event, EventBus
 from ivr.phone import FICTIONAL
-from records import integrations, outbound
+from records import integrations
 from records.importer import import_path
 from records.models import Call, FollowUp, RepairOrder, StatusEventRow, Store, ThreadEntry
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from events import outbound
 from ivr.phone import FICTIONAL
-from records import outbound
 from records.models import Call, Customer, Store, StoreNumber, User
 from tests.api.conftest import SHARED_PHONE, Api
 

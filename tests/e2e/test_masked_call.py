@@ -35,10 +35,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.auth import issue_token
 from api.webhook_auth import signed_headers
+from events import outbound
 from events.bus import STREAM, EventBus
 from ivr.config import Settings
 from ivr.phone import FICTIONAL
-from records import integrations, outbound
+from records import integrations
 from records.call_writer import CallWriterConsumer
 from records.db import make_engine, session_factory
 from records.models import (

@@ -14,9 +14,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from driveline.cli import main
+from events import outbound
 from events.bus import STREAM, Event, EventBus
 from ivr.phone import FICTIONAL
-from records import outbound, views
+from records import views
 from records.importer import (
     ImportFileError,
     import_path,

@@ -14,14 +14,16 @@ import redis
 import redis.asyncio as aioredis
 from sqlalchemy.orm import Session, sessionmaker
 
+from events import outbound
 from ivr.flow import FlowEngine, load_flows
 from ivr.flow.fakes import FakeChannel
 from ivr.policies import OutboundPolicy
-from records import outbound
 from records.flow_records import SqlRecords
 from records.models import Call, RepairOrder, StatusEventRow, Store
+from records.outbound import last_contact, policy_for
 from tests.records.helpers import NOW, make_customer, make_store, make_user
 from usecases import status as status_usecase
+from usecases.outbound import prepare_pickup_call
 
 PHONE = "+15550201234"
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
@@ -67,17 +69,17 @@ def test_last_contact_is_the_latest_advisor_in_the_window(
     with sessions.begin() as session:
         w = _world(session)
         _outbound(session, w["store"], w["ann"].id, 60 * 80)  # 80 hours ago: outside 72 h
-        assert outbound.last_contact(session, w["store"].id, PHONE, now=NOW) is None
+        assert last_contact(session, w["store"].id, PHONE, now=NOW) is None
         _outbound(session, w["store"], w["bob"].id, 60 * 5)
         _outbound(session, w["store"], w["ann"].id, 30)
-        last = outbound.last_contact(session, w["store"].id, PHONE, now=NOW)
+        last = last_contact(session, w["store"].id, PHONE, now=NOW)
         assert last is not None and last.advisor.username == "ann" and last.mode == "direct"
         assert last.advisor.contact == "sip:ann@10.0.0.5"
         # another store never sees it; an inactive advisor is skipped for the one before
-        assert outbound.last_contact(session, w["other"].id, PHONE, now=NOW) is None
+        assert last_contact(session, w["other"].id, PHONE, now=NOW) is None
         w["ann"].active = False
         session.flush()
-        last = outbound.last_contact(session, w["store"].id, PHONE, now=NOW)
+        last = last_contact(session, w["store"].id, PHONE, now=NOW)
         assert last is not None and last.advisor.username == "bob"
 
 
@@ -85,13 +87,13 @@ def test_the_store_sets_the_window_and_the_mode(sessions: sessionmaker[Session])
     with sessions.begin() as session:
         w = _world(session, outbound={"sticky_hours": 1, "sticky_mode": "offer"})
         _outbound(session, w["store"], w["ann"].id, 90)
-        assert outbound.last_contact(session, w["store"].id, PHONE, now=NOW) is None
+        assert last_contact(session, w["store"].id, PHONE, now=NOW) is None
         _outbound(session, w["store"], w["bob"].id, 20)
-        last = outbound.last_contact(session, w["store"].id, PHONE, now=NOW)
+        last = last_contact(session, w["store"].id, PHONE, now=NOW)
         assert last is not None and (last.advisor.username, last.mode) == ("bob", "offer")
         w["store"].outbound = {"sticky_hours": 0}
         session.flush()
-        assert outbound.last_contact(session, w["store"].id, PHONE, now=NOW) is None
+        assert last_contact(session, w["store"].id, PHONE, now=NOW) is None
 
 
 def test_a_callback_flow_rings_the_advisor_who_called(
@@ -130,7 +132,7 @@ def _ready_ro(session: Session, w: dict[str, Any], status: str = "Ready for Pick
 def _pickup(session: Session, event_id: int) -> outbound.OutboundJob | None:
     row = session.get(StatusEventRow, event_id)
     assert row is not None
-    return outbound.prepare_pickup_call(session, event=row, now=NOW)
+    return prepare_pickup_call(session, event=row, now=NOW)
 
 
 def test_pickup_call_once_per_status_change_inside_hours(sessions: sessionmaker[Session]) -> None:
@@ -269,7 +271,7 @@ def test_each_job_goes_to_one_worker_and_retries_wait_until_due(redis_url: str) 
 
 def test_bad_policies_fall_back_to_the_strict_defaults() -> None:
     store = make_store(outbound={"allow": ["("], "per_advisor_hour": 3})
-    policy = outbound.policy_for(store)
+    policy = policy_for(store)
     assert policy.allow == [] and policy.geographic and policy.per_advisor_hour == 20
     assert policy.allows("+12025550123") and not policy.allows("+442079460958")
     assert not policy.allows("+1202555012")  # one digit short

@@ -31,10 +31,10 @@ from playwright import sync_api
 from sqlalchemy import select
 
 from api.web.sessions import hash_password
+from events import outbound
 from events.bus import EventBus
 from events.calls import CallRinging, publish_call_event
 from ivr.config import Settings
-from records import outbound
 from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import DEMO_DID, seed_demo
 from records.models import (

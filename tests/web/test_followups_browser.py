@@ -19,8 +19,8 @@ import redis
 from sqlalchemy import select
 
 from api.web.sessions import hash_password
+from events import outbound
 from ivr.config import Settings
-from records import outbound
 from records.db import make_engine, session_factory, transaction, upgrade
 from records.demo import seed_demo
 from records.models import FollowUp, RepairOrder, User

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api.deps import MAX_ID, BusDep, DbId, SessionDep, SettingsDep
+from api.deps import MAX_ID, BusDep, DbId, SessionDep, SettingsDep, refusal_status
 from api.routes import calls as calls_api
 from api.web import sessions as web_sessions
 from api.web.deps import CsrfLogin, LoginDep
@@ -25,6 +25,8 @@ from api.web.pages.common import (
 from ivr.domain import Disposition
 from records import queries, reports
 from usecases import calls
+from usecases.errors import UseCaseError
+from usecases.outbound import place_masked_call
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,21 +38,24 @@ def place_call(
     bus: BusDep,
     settings: SettingsDep,
 ) -> JSONResponse:
-    """The API's masked click-to-call with the page's session; its refusals as JSON."""
+    """The API's masked click-to-call use case with the page's session; a refusal as JSON
+    with its reason in words (the page shows it beside the button)."""
     try:
-        placed = calls_api.place_call(
-            body=body,
-            session=session,
-            scope=login.scope,
+        job = place_masked_call(
+            session,
+            bus,
             user=login.user,
-            bus=bus,
-            settings=settings,
+            store_ids=login.scope.store_ids,
+            customer_id=body.customer_id,
+            phone=body.phone,
+            repair_order_id=body.repair_order_id,
+            store_id=body.store_id,
+            region=settings.default_region,
         )
-    except HTTPException as exc:
-        detail = exc.detail
-        if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-            detail = str(detail[0].get("msg", "refused"))  # FastAPI's validation shape
-        return JSONResponse({"detail": str(detail)}, status_code=exc.status_code)
+    except UseCaseError as exc:
+        session.rollback()
+        return JSONResponse({"detail": exc.message}, status_code=refusal_status(exc))
+    placed = calls_api.PlacedCallOut(id=job.call_id, call_uuid=job.call_uuid, state="queued")
     return JSONResponse(placed.model_dump(), status_code=status.HTTP_202_ACCEPTED)
 
 
