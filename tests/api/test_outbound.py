@@ -12,10 +12,14 @@ import pytest
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.deps import refusal_status
 from events import outbound
+from events.bus import EventBus
 from ivr.phone import FICTIONAL
 from records.models import Call, Customer, Store, StoreNumber, User
 from tests.api.conftest import SHARED_PHONE, Api
+from usecases.errors import Unavailable
+from usecases.outbound import place_masked_call
 
 DID_A = "+15550300100"
 ANN_SIP = "sip:ann@10.0.0.5:5062"
@@ -287,3 +291,28 @@ def test_no_automated_call_outside_store_hours(
     _open(sessions, ready.world.stores["A"], {})  # never open
     _ready(ready, datetime.now(UTC).isoformat())
     assert jobs(queue) == [] and outbound_calls(sessions) == []
+
+
+def test_with_redis_away_the_call_is_refused_and_leaves_no_row(
+    ready: Api, sessions: sessionmaker[Session]
+) -> None:
+    """No SIP worker could take the job: 503 with the reason, and no half-made call row."""
+    w = ready.world
+    with sessions() as session:
+        ann = session.get(User, w.users["ann"])
+        assert ann is not None
+        away = EventBus("redis://127.0.0.1:1/0")  # nothing listens on port 1
+        with pytest.raises(Unavailable, match="Redis is down"):
+            place_masked_call(
+                session,
+                away,
+                user=ann,
+                store_ids=frozenset(ann.store_ids),
+                customer_id=w.customers["A"],
+                phone=None,
+                repair_order_id=None,
+                store_id=None,
+            )
+        away.close()
+    assert outbound_calls(sessions) == []
+    assert refusal_status(Unavailable("x")) == 503
