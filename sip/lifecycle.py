@@ -33,6 +33,7 @@ from events.calls import (
     LegInfo,
     RecordingInfo,
     TransferTarget,
+    UnrecordedInfo,
     publish_call_event_async,
 )
 from events.health import WORKER_STATS
@@ -58,7 +59,7 @@ from ivr.speech import TTS
 from records.screen_pop import advisor_ref, department_ref, screen_pop
 from sip.channel import PjsuaChannel
 from sip.journal import CallJournal, JournalEntry
-from sip.media import LegRecording
+from sip.media import LegRecording, LegUnrecorded
 from sip.worker import CallHandler, InboundCall
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,22 @@ def recording_infos(
             kind="voicemail" if r.kind == "voicemail" else "leg",
             consent_played=consent_played and r.kind != "voicemail",
             started_at=r.started_at,
+            cut_short=r.cut_short,
         )
         for r in recordings
+    ]
+
+
+def unrecorded_infos(unrecorded: Sequence[LegUnrecorded]) -> list[UnrecordedInfo]:
+    """The legs a call went on without recording (sip/channel.py), as `call.ended` says so."""
+    return [
+        UnrecordedInfo(
+            leg_role="advisor" if u.role == "advisor" else "caller",
+            kind="voicemail" if u.kind == "voicemail" else "leg",
+            reason="disk_full" if u.reason == "disk_full" else "recorder_failed",
+            at=u.at,
+        )
+        for u in unrecorded
     ]
 
 
@@ -319,6 +334,7 @@ class CallLifecycle:
                 recordings=recording_infos(
                     recordings, self.recordings_dir, consent_played=call.consent_played
                 ),
+                unrecorded=unrecorded_infos(channel.unrecorded),
                 department_id=call.department.id if call.department else None,
             ),
         )
