@@ -2,10 +2,11 @@
 
 The API process does not carry calls: SIP workers do, in other processes and hosts. So this
 route does not expose the API's own in-memory counters; it renders the workers' heartbeats
-(events/health.py: calls active, calls by disposition, INVITE → 200 OK and answer → first
-prompt latency histograms, CPU and memory, heartbeat age) and the job streams' state (call
-writer and transcription queues: length, pending, waiting, age of the oldest unfinished job,
-which for the transcription queue is the transcription lag). Any API replica answers the same.
+(events/health.py: calls active, calls by disposition, recordings failed, INVITE → 200 OK and
+answer → first prompt latency histograms, CPU and memory, heartbeat age) and the job streams'
+state (call writer and transcription queues: length, pending, waiting, age of the oldest
+unfinished job, which for the transcription queue is the transcription lag). Any API replica
+answers the same.
 
 Authenticated like every route: a bearer token that is either `metrics_token` (give that one
 to Prometheus: it can read nothing else) or an admin's API token. Figures span every store, so
@@ -102,6 +103,12 @@ class DeploymentCollector(Collector):
             "Ended calls by disposition, per worker since it started.",
             labels=["worker", "disposition"],
         )
+        recordings_failed = CounterMetricFamily(
+            "driveline_worker_recordings_failed",
+            "Recordings due but not made (disk_full, recorder_failed) or cut short by a full "
+            "disk (cut_short), per worker since it started; the calls went on.",
+            labels=["worker", "reason"],
+        )
         answer = HistogramMetricFamily(
             "driveline_answer_latency_seconds", "INVITE received → 200 OK sent.", labels=["worker"]
         )
@@ -119,9 +126,12 @@ class DeploymentCollector(Collector):
             started.add_metric([worker], w.get("calls_started", 0))
             for disposition, count in sorted(w.get("dispositions", {}).items()):
                 dispositions.add_metric([worker, disposition], count)
+            for reason, count in sorted(w.get("recordings_failed", {}).items()):
+                recordings_failed.add_metric([worker, reason], count)
             _histogram(answer, worker, w.get("answer_latency"))
             _histogram(prompt, worker, w.get("prompt_latency"))
-        yield from (per_worker, age, rss, cpu, started, dispositions, answer, prompt)
+        yield from (per_worker, age, rss, cpu, started, dispositions, recordings_failed)
+        yield from (answer, prompt)
         yield from _queue_families([queue_figures(self.redis, *q) for q in QUEUES])
 
 

@@ -244,6 +244,17 @@ class RecordingInfo(_Model):
     consent_played: bool = False
     # When recording began: puts the leg's transcript on the call's clock (None: older worker).
     started_at: AwareDatetime | None = None
+    cut_short: bool = False  # the recordings disk filled up: the file holds only the start
+
+
+class UnrecordedInfo(_Model):
+    """A leg that was due a recording and went on without one (the worker's disk was full, or
+    the recorder failed): the record shows the call unrecorded rather than a broken file."""
+
+    leg_role: LegRole
+    kind: Literal["leg", "voicemail"] = "leg"
+    reason: Literal["disk_full", "recorder_failed"]
+    at: AwareDatetime  # when recording should have started
 
 
 class CallbackInfo(_Model):
@@ -270,6 +281,7 @@ class CallEnded(CallEvent):
     flow_path: list[str] = Field(default_factory=list)  # "flow.step" in the order run
     legs: list[LegInfo] = Field(default_factory=list)
     recordings: list[RecordingInfo] = Field(default_factory=list)
+    unrecorded: list[UnrecordedInfo] = Field(default_factory=list)
     callback: CallbackInfo | None = None
     department_id: int | None = None  # the department whose number was dialled
     # The caller could not be looked up (the record was unreachable): the call writer matches

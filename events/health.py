@@ -58,6 +58,8 @@ class WorkerStats:
     calls_active: int = 0
     calls_started: int = 0
     dispositions: Counter[str] = field(default_factory=Counter)
+    # Recordings due but not made, by reason: disk_full, recorder_failed, cut_short (sip/channel)
+    recordings_failed: Counter[str] = field(default_factory=Counter)
     answer_latency: Histogram = field(default_factory=Histogram)  # INVITE → 200 OK
     prompt_latency: Histogram = field(default_factory=Histogram)  # 200 OK → first prompt audio
     started_at: float = field(default_factory=time.time)
@@ -72,6 +74,9 @@ class WorkerStats:
     def call_ended(self, disposition: str) -> None:
         self.dispositions[disposition] += 1
 
+    def recording_failed(self, reason: str) -> None:
+        self.recordings_failed[reason] += 1
+
     def snapshot(self, worker_id: str) -> dict[str, Any]:
         cpu = os.times()
         return {
@@ -83,6 +88,7 @@ class WorkerStats:
             "calls_active": self.calls_active,
             "calls_started": self.calls_started,
             "dispositions": dict(self.dispositions),
+            "recordings_failed": dict(self.recordings_failed),
             "answer_latency": asdict(self.answer_latency),
             "prompt_latency": asdict(self.prompt_latency),
             "cpu_seconds": cpu.user + cpu.system,

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
     recordings_dir: Path = Path("var/recordings")
+    recordings_min_free_bytes: int = Field(
+        default=1 << 20,
+        ge=0,
+        description="A SIP worker records a leg only while recordings_dir has this much free "
+        "space; below it the call goes on unrecorded, with a warning and "
+        "driveline_worker_recordings_failed_total. Checked again for every leg.",
+    )
     prompts_dir: Path = Field(
         default=Path("var/prompts"),
         description="Cache of synthesized 8 kHz prompts, shared by every worker on the host.",

@@ -346,6 +346,7 @@ class CallWriter:
                 "duration": round(p.duration_s, 1),
                 "recordings": [r.model_dump(mode="json") for r in p.recordings],
                 "caller": call.from_number,
+                **_unrecorded(p),
             },
             call_id=call.id,
             dedupe_key=key,
@@ -522,6 +523,11 @@ _HEADLINES = {
     Disposition.missed: "Missed call",
     Disposition.failed: "Call failed",
 }
+
+
+def _unrecorded(p: CallEnded) -> dict[str, Any]:
+    """The legs the worker could not record (a full disk), for the thread to say so."""
+    return {"unrecorded": [u.model_dump(mode="json") for u in p.unrecorded]} if p.unrecorded else {}
 
 
 def _summary(call: Call, p: CallEnded, advisor: str | None) -> str:

@@ -22,6 +22,13 @@ announcement first when given); a bridged transfer then also records the advisor
 the bridge to the hang-up; `record` (voicemail) keeps its own file. Files go to
 `recordings_dir/YYYY/MM/DD/<call_uuid>-{caller,advisor,voicemail}.wav`; `close` (the worker calls
 it when the call is over) finishes them and `recordings` lists them with sha256 and duration.
+
+A recording is never worth a call: when the recordings disk has less than `min_free_bytes`
+free, or pjsua cannot create the file, that leg goes on unrecorded. The channel logs a warning,
+counts it in the worker's `recordings_failed` (for /metrics) and lists it in `unrecorded`, which
+`call.ended` carries. Each leg checks again, so recording resumes by itself once there is room.
+A disk that fills up mid-recording leaves a partial file; it is repaired, kept and marked
+`cut_short`.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from events.health import WORKER_STATS
 from ivr.flow.channel import (
     CallerHungUp,
     GatherResult,
@@ -48,7 +56,7 @@ from ivr.flow.channel import (
     TransferStatus,
 )
 from ivr.speech import TTS, SpeechSegment, hint_prompt
-from sip.endpoint import CallGone, EndpointError, NoCapacity, SipEndpoint
+from sip.endpoint import CallGone, EndpointError, NoCapacity, RecorderFailed, SipEndpoint
 from sip.events import (
     CallConfirmed,
     CallEnded,
@@ -62,9 +70,12 @@ from sip.events import (
 from sip.listen import Listener
 from sip.media import (
     DEFAULT_TONES_DIR,
+    MIN_RECORDING_FREE_BYTES,
     LegRecording,
+    LegUnrecorded,
     beep_wav,
     finish_wav,
+    free_bytes,
     recording_path,
     ringback_wav,
     wav_seconds,
@@ -82,6 +93,9 @@ TYPEAHEAD_MAX = 16  # digits kept from between gathers (type-ahead); older ones 
 BUSY_CODES = frozenset({486, 600, 603})  # busy here, busy everywhere, declined
 LEG_END_WAIT = 3.0  # seconds to wait for a cancelled or hung-up leg to report its end
 SPEECH_GRACE = 1.0  # seconds past the VAD's max utterance before a started utterance is cut
+FULL_DISK_CLOSE_WAIT = 0.2  # s for pjsua to close a recording on a full disk (normally ms)
+CUT_SHORT_SLACK = 1.0  # seconds a WAV may fall short of its wall-clock span before it is "cut"
+UNRECORDED_REASONS = {"disk_full": "disk full", "recorder_failed": "the recorder failed"}
 
 
 class Recognizer(Protocol):
@@ -133,9 +147,11 @@ class PjsuaChannel:
         call_uuid: str | None = None,
         roles: tuple[str, str] = ("caller", "advisor"),
         recognizer: Recognizer | None = None,
+        min_free_bytes: int = MIN_RECORDING_FREE_BYTES,
     ) -> None:
         """`roles` name this call's leg and a bridged leg in recordings; a masked outbound
-        call whose own leg is the advisor's passes ("advisor", "caller")."""
+        call whose own leg is the advisor's passes ("advisor", "caller"). A leg is recorded
+        only while `recordings_dir` has `min_free_bytes` free."""
         self.endpoint = endpoint
         self.own_role, self.bridged_role = roles
         self.recognizer = recognizer  # speech gathers; None: DTMF only
@@ -145,6 +161,7 @@ class PjsuaChannel:
         self.key = key
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
+        self.min_free_bytes = min_free_bytes
         self.media_dir = Path(media_dir) if media_dir is not None else DEFAULT_TONES_DIR
         self.call_uuid = call_uuid or str(uuid.uuid4())  # names this call's recording files
         self.started_at = datetime.now(UTC)
@@ -169,6 +186,7 @@ class PjsuaChannel:
         self.events: list[SipEvent] = []  # every event seen, for logs and tests
         self.recordings: list[LegRecording] = []  # finished ones, in the order they ended
         self._recorders: list[_Recorder] = []  # running ones
+        self.unrecorded: list[LegUnrecorded] = []  # legs that were due a recording but got none
         self._recording_call = False  # start_recording ran: legs are recorded
         self.bridged_to: str | None = None  # the contact of the bridged leg, once answered
         self._closed = False
@@ -430,7 +448,9 @@ class PjsuaChannel:
             active = await self._start_recorder(self.key, "caller", "voicemail", "voicemail")
         except CallGone:
             raise CallerHungUp() from None
-        path = active.path
+        # Unrecorded (disk full): the caller still leaves the message, and the flow still makes
+        # the callback, from a voicemail of 0 s without a file.
+        path = str(active.path) if active else ""
         started = time.monotonic()
         last_sound = started
         deadline = started + max_seconds
@@ -450,9 +470,9 @@ class PjsuaChannel:
                     break
                 await self._wait_change(min(deadline, now + 0.1))
         finally:
-            finished = await self._finish_recorder(active)
+            finished = await self._finish_recorder(active) if active else None
         duration = finished.duration_s if finished else 0.0
-        return Recording(path=str(path), duration=duration, hung_up=self.hung_up)
+        return Recording(path=path if finished else "", duration=duration, hung_up=self.hung_up)
 
     async def transfer(
         self,
@@ -597,7 +617,16 @@ class PjsuaChannel:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    async def _start_recorder(self, key: int, role: str, kind: str, suffix: str) -> _Recorder:
+    async def _start_recorder(
+        self, key: int, role: str, kind: str, suffix: str
+    ) -> _Recorder | None:
+        """Start recording a leg; None when it cannot be (see the module doc): the call goes on.
+        `CallGone` and other `EndpointError`s (no audio yet) are the caller's to handle."""
+        free = free_bytes(self.recordings_dir)
+        if free is not None and free < self.min_free_bytes:
+            detail = f"{free} bytes free in {self.recordings_dir}, {self.min_free_bytes} needed"
+            self._unrecorded(role, kind, "disk_full", detail)
+            return None
         path = recording_path(self.recordings_dir, self.started_at, self.call_uuid, suffix)
         n = 1
         while path.exists() or any(r.path == path for r in self._recorders):
@@ -605,9 +634,20 @@ class PjsuaChannel:
             path = recording_path(
                 self.recordings_dir, self.started_at, self.call_uuid, f"{suffix}-{n}"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._unrecorded(role, kind, self._failure_reason(),
+                             f"cannot create {path.parent}: {exc}")  # fmt: skip
+            return None
         started_at = datetime.now(UTC)
-        recorder = await self.endpoint.start_recorder(key, str(path))
+        try:
+            recorder = await self.endpoint.start_recorder(key, str(path))
+        except RecorderFailed as exc:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # the name was free above: nothing of another's
+            self._unrecorded(role, kind, "recorder_failed", str(exc))
+            return None
         active = _Recorder(key, recorder, role, kind, path, started_at)
         self._recorders.append(active)
         return active
@@ -619,11 +659,19 @@ class PjsuaChannel:
             self._recorders.remove(active)
         with contextlib.suppress(EndpointError):
             await self.endpoint.stop_recorder(active.key, active.recorder)
-        finished = await finish_wav(active.path)
+        # On a full disk pjsua cannot write the final header at all: repair it without waiting.
+        full = self._failure_reason() == "disk_full"
+        finished = await finish_wav(active.path, timeout=FULL_DISK_CLOSE_WAIT if full else 2.0)
         if finished is None:
-            self.log.warning("recording %s was not written", active.path)
+            with contextlib.suppress(OSError):  # no broken file left for anybody to serve
+                active.path.unlink(missing_ok=True)
+            reason = "disk_full" if full else "recorder_failed"
+            self._unrecorded(active.role, active.kind, reason, f"{active.path} was not written",
+                             at=active.started_at)  # fmt: skip
             return None
         duration, digest = finished
+        span = (datetime.now(UTC) - active.started_at).total_seconds()
+        cut_short = full and duration < span - CUT_SHORT_SLACK
         recording = LegRecording(
             role=active.role,
             path=str(active.path),
@@ -631,11 +679,31 @@ class PjsuaChannel:
             duration_s=duration,
             kind=active.kind,
             started_at=active.started_at,
+            cut_short=cut_short,
         )
         self.recordings.append(recording)
-        self.log.info("recorded %s leg (%s): %.1fs %s", active.role, active.kind, duration,
-                      active.path)  # fmt: skip
+        if cut_short:
+            WORKER_STATS.recording_failed("cut_short")
+            self.log.warning("call %s: %s leg (%s) recording cut short, the recordings disk is "
+                             "full: %.1fs of %.1fs kept in %s", self.call_uuid, active.role,
+                             active.kind, duration, span, active.path)  # fmt: skip
+        else:
+            self.log.info("recorded %s leg (%s): %.1fs %s", active.role, active.kind, duration,
+                          active.path)  # fmt: skip
         return recording
+
+    def _failure_reason(self) -> str:
+        """Why a recording failed, as far as the disk tells: full, or something else."""
+        free = free_bytes(self.recordings_dir)
+        return "disk_full" if free is not None and free < self.min_free_bytes else "recorder_failed"
+
+    def _unrecorded(
+        self, role: str, kind: str, reason: str, detail: str, *, at: datetime | None = None
+    ) -> None:
+        self.unrecorded.append(LegUnrecorded(role, kind, reason, at or datetime.now(UTC)))
+        WORKER_STATS.recording_failed(reason)
+        self.log.warning("call %s: %s leg (%s) not recorded: %s (%s)", self.call_uuid, role,
+                         kind, UNRECORDED_REASONS[reason], detail)  # fmt: skip
 
     async def _stop_ringback(self, player: int | None) -> None:
         if player is not None:

@@ -90,6 +90,7 @@ async def run_worker(
         on_call_end=lifecycle.finished,
         tts=tts,
         recordings_dir=settings.recordings_dir,
+        min_free_bytes=settings.recordings_min_free_bytes,
         region=settings.default_region,
         recognizer=recognizer,
     )
@@ -102,6 +103,7 @@ async def run_worker(
             settings.redis_url,
             tts=tts,
             recordings_dir=settings.recordings_dir,
+            min_free_bytes=settings.recordings_min_free_bytes,
             records=records,
             engine=lifecycle.engine,
             journal=journal,

@@ -170,6 +170,10 @@ class NoCapacity(EndpointError):
     """Every call slot of this process is taken: an outbound call cannot be placed."""
 
 
+class RecorderFailed(EndpointError):
+    """pjsua could not create a recording file (unwritable folder, bad path): the call goes on."""
+
+
 class DestinationRefused(EndpointError):
     """The URI names a number outside the dial rule (premium, international...): not dialled."""
 
@@ -509,6 +513,8 @@ class SipEndpoint:
         await self.submit(self._stop_player, key, player)
 
     async def start_recorder(self, key: int, path: str) -> int:
+        """Record the call's audio to a new WAV at `path`; `RecorderFailed` when pjsua cannot
+        create it (a full disk is not noticed here: pjsua then writes nothing, silently)."""
         return await self.submit(self._start_recorder, key, path)
 
     async def stop_recorder(self, key: int, recorder: int) -> None:
@@ -817,7 +823,10 @@ class SipEndpoint:
             raise EndpointError(f"call {key} has no audio yet")
         recorder_id = next(self._media_ids)
         recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(path)
+        try:
+            recorder.createRecorder(path)
+        except Exception as exc:  # noqa: BLE001 - pj.Error; deleting a failed recorder is safe
+            raise RecorderFailed(f"cannot record to {path}: {_describe(exc)}") from None
         call.audio.startTransmit(recorder)
         call.recorders[recorder_id] = recorder
         return recorder_id

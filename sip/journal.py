@@ -19,6 +19,7 @@ touches its own folder: the others' calls are still live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -76,9 +77,14 @@ class CallJournal:
         """Atomically (re)write a call's entry: a crash mid-write leaves the old one."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            out.write(entry.model_dump_json())
-        os.replace(tmp, self.directory / f"{entry.call_uuid}.json")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(entry.model_dump_json())
+            os.replace(tmp, self.directory / f"{entry.call_uuid}.json")
+        except BaseException:  # a full disk: no half-written temp file left behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def remove(self, call_uuid: str) -> None:
         (self.directory / f"{call_uuid}.json").unlink(missing_ok=True)

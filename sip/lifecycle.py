@@ -35,6 +35,7 @@ from events.calls import (
     LegInfo,
     RecordingInfo,
     TransferTarget,
+    UnrecordedInfo,
     publish_call_event_async,
 )
 from events.health import WORKER_STATS
@@ -61,7 +62,7 @@ from records.screen_pop import advisor_ref, department_ref, screen_pop
 from sip.channel import PjsuaChannel
 from sip.directory import StoreDirectory
 from sip.journal import CallJournal, JournalEntry
-from sip.media import LegRecording
+from sip.media import LegRecording, LegUnrecorded
 from sip.worker import CallHandler, InboundCall
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,22 @@ def recording_infos(
             kind="voicemail" if r.kind == "voicemail" else "leg",
             consent_played=consent_played and r.kind != "voicemail",
             started_at=r.started_at,
+            cut_short=r.cut_short,
         )
         for r in recordings
+    ]
+
+
+def unrecorded_infos(unrecorded: Sequence[LegUnrecorded]) -> list[UnrecordedInfo]:
+    """The legs a call went on without recording (sip/channel.py), as `call.ended` says so."""
+    return [
+        UnrecordedInfo(
+            leg_role="advisor" if u.role == "advisor" else "caller",
+            kind="voicemail" if u.kind == "voicemail" else "leg",
+            reason="disk_full" if u.reason == "disk_full" else "recorder_failed",
+            at=u.at,
+        )
+        for u in unrecorded
     ]
 
 
@@ -348,6 +363,7 @@ class CallLifecycle:
                 recordings=recording_infos(
                     recordings, self.recordings_dir, consent_played=call.consent_played
                 ),
+                unrecorded=unrecorded_infos(channel.unrecorded),
                 department_id=call.department.id if call.department else None,
                 lookup_failed=call.lookup_failed,
             ),

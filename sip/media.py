@@ -8,6 +8,12 @@ Recordings are pjsua `AudioMediaRecorder` WAVs (8 kHz, mono, 16-bit). pjsua writ
 RIFF/data sizes only when the recorder is destroyed; a process killed before that leaves a file
 whose header says 0 bytes. `finish_wav` waits for the real header and, if it never comes, repairs
 it from the file size, so every leg recording handed on is a valid WAV.
+
+A full recordings disk must not cost a call: pjsua creates a recorder on a full disk without a
+word and then writes nothing (checked: a 0-byte file), so the channel checks `free_bytes` before
+each leg's recorder and goes on unrecorded below `MIN_RECORDING_FREE_BYTES`. A disk that fills
+up mid-recording leaves the samples written so far under a header that says 0 bytes (pjsua
+cannot rewrite it at close); `finish_wav` repairs it like a killed worker's.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ log = logging.getLogger(__name__)
 
 RATE = 8000
 DEFAULT_TONES_DIR = Path(tempfile.gettempdir()) / "driveline-tones"
+# Below this much free space a leg is not recorded (a minute of 8 kHz audio is 960 kB): the
+# default of `Settings.recordings_min_free_bytes`.
+MIN_RECORDING_FREE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,30 @@ class LegRecording:
     duration_s: float
     kind: str  # "call" (a leg of the conversation) | "voicemail"
     started_at: datetime  # UTC wall clock when recording started
+    cut_short: bool = False  # the disk filled up while recording: it holds only the start
+
+
+@dataclass(frozen=True)
+class LegUnrecorded:
+    """A recording that was due but not made: the call went on without it."""
+
+    role: str  # "caller" | "advisor"
+    kind: str  # "call" | "voicemail"
+    reason: str  # "disk_full" | "recorder_failed"
+    at: datetime  # UTC wall clock when recording should have started
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes a non-root process may still write where `directory` is (or would be created);
+    None when the filesystem cannot say."""
+    path = Path(directory).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
 def recording_path(root: Path, started: datetime, call_uuid: str, suffix: str) -> Path:
@@ -165,6 +198,6 @@ async def finish_wav(path: Path, timeout: float = 2.0) -> tuple[float, str] | No
         await asyncio.sleep(0.02)
     try:
         duration = wav_seconds(path)
+        return duration, await asyncio.to_thread(sha256_file, path)
     except (OSError, wave.Error, EOFError):
         return None
-    return duration, await asyncio.to_thread(sha256_file, path)

@@ -57,8 +57,8 @@ from sip.channel import PjsuaChannel
 from sip.endpoint import EndpointError, NoCapacity, SipEndpoint
 from sip.events import CallConfirmed
 from sip.journal import CallJournal, JournalEntry
-from sip.lifecycle import recording_infos
-from sip.media import LegRecording
+from sip.lifecycle import recording_infos, unrecorded_infos
+from sip.media import MIN_RECORDING_FREE_BYTES, LegRecording, LegUnrecorded
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class _Placed:
     customer_answered_at: datetime | None = None
     path: list[str] = field(default_factory=list)
     recordings: list[LegRecording] = field(default_factory=list)
+    unrecorded: list[LegUnrecorded] = field(default_factory=list)
     reserved: int = 0  # call slots held for legs not dialled yet (see `pending_slots`)
     queue_entry: str | None = None  # the job's entry on the queue (journalled for recovery)
 
@@ -117,12 +118,14 @@ class OutboundRunner:
         consumer: str | None = None,
         poll_ms: int = 500,
         journal: CallJournal | None = None,
+        min_free_bytes: int = MIN_RECORDING_FREE_BYTES,
     ) -> None:
         self.endpoint = endpoint
         self.bus = bus
         self.redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
+        self.min_free_bytes = min_free_bytes  # a leg is recorded only with this much room
         self.media_dir = media_dir
         self.records = records
         self.engine = engine
@@ -277,6 +280,7 @@ class OutboundRunner:
             0,  # set once dialled; its events reach the channel through the dial's sink
             tts=self.tts,
             recordings_dir=self.recordings_dir,
+            min_free_bytes=self.min_free_bytes,
             media_dir=self.media_dir,
             call_uuid=job.call_uuid,
             name=f"out-{job.call_uuid[:8]}",
@@ -371,6 +375,7 @@ class OutboundRunner:
             return "failed" if placed.customer_answered_at is None else "connected"
         finally:
             placed.recordings = await channel.close()
+            placed.unrecorded = channel.unrecorded
 
     async def _watch_bridge(self, channel: PjsuaChannel, placed: _Placed) -> None:
         """`connected` and `call.answered` the moment the customer's leg is bridged."""
@@ -462,6 +467,7 @@ class OutboundRunner:
             return "connected" if placed.customer_answered_at else "failed"
         finally:
             placed.recordings = await channel.close()
+            placed.unrecorded = channel.unrecorded
 
     # --- events -------------------------------------------------------------------------------
 
@@ -523,6 +529,7 @@ class OutboundRunner:
                 flow_path=placed.path,
                 legs=legs,
                 recordings=recording_infos(placed.recordings, self.recordings_dir),
+                unrecorded=unrecorded_infos(placed.unrecorded),
             )
         )
 

@@ -34,6 +34,7 @@ from ivr.speech import TTS
 from sip.channel import PjsuaChannel, Recognizer
 from sip.endpoint import EndpointConfig, EndpointError, SipEndpoint
 from sip.events import CallOffered, SipEvent
+from sip.media import MIN_RECORDING_FREE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,19 @@ class SipWorker:
         consent_prompt: str | None = None,
         on_call_end: CallEndHook | None = None,
         recognizer: Recognizer | None = None,
+        min_free_bytes: int = MIN_RECORDING_FREE_BYTES,
     ) -> None:
         """`record_calls` records every answered call from the start (after `consent_prompt`);
         a worker serving stores with different consent settings leaves it off and has the
         handler call `channel.start_recording(consent_prompt=...)` itself. `media_dir` caches
-        generated tones (ringback, beep)."""
+        generated tones (ringback, beep). A leg is recorded only while `recordings_dir` has
+        `min_free_bytes` free (the call goes on unrecorded otherwise: sip/channel.py)."""
         self.endpoint = SipEndpoint(config, self._on_event)
         self.recognizer = recognizer  # speech gathers' recogniser (speech/recognizer.py client)
         self.router = router
         self.tts = tts
         self.recordings_dir = Path(recordings_dir)
+        self.min_free_bytes = min_free_bytes
         self.media_dir = media_dir
         self.record_calls = record_calls
         self.consent_prompt = consent_prompt
@@ -147,6 +151,7 @@ class SipWorker:
                 event.key,
                 tts=self.tts,
                 recordings_dir=self.recordings_dir,
+                min_free_bytes=self.min_free_bytes,
                 call_uuid=inbound.call_uuid,
                 name=event.sip_call_id,
                 media_dir=self.media_dir,

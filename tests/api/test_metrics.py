@@ -81,6 +81,8 @@ def test_worker_heartbeats_move_the_figures(client: TestClient, redis_url: str) 
     one.answer_latency.observe(0.03)
     one.prompt_latency.observe(0.05)
     one.prompt_latency.observe(2.0)
+    one.recording_failed("disk_full")
+    one.recording_failed("disk_full")
     two.call_started()
     beat(redis_url, "host:5061", one)
     beat(redis_url, "host:5062", two)
@@ -96,6 +98,9 @@ def test_worker_heartbeats_move_the_figures(client: TestClient, redis_url: str) 
     assert figures[("driveline_prompt_latency_seconds_bucket", (("le", "+Inf"), w1))] == 2
     assert figures[("driveline_prompt_latency_seconds_sum", (w1,))] == pytest.approx(2.05)
     assert figures[("driveline_answer_latency_seconds_count", (w1,))] == 1
+    failed = "driveline_worker_recordings_failed_total"
+    assert figures[(failed, (("reason", "disk_full"), w1))] == 2
+    assert (failed, (("reason", "disk_full"), ("worker", "host:5062"))) not in figures
     assert figures[("driveline_worker_rss_bytes", (w1,))] > 10_000_000  # this process
     assert figures[("driveline_worker_heartbeat_age_seconds", (w1,))] < 5
 

@@ -370,3 +370,29 @@ def test_event_stream_refuses_unknown_cookies(client: TestClient, world: World) 
     client.cookies.set("dl_session", "not-a-session")
     response = client.get("/api/v1/events")
     assert response.status_code == 401 and response.json()["detail"] == "unknown or revoked token"
+
+
+def test_a_call_the_worker_could_not_record_says_so_on_the_thread(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
+    """The call writer keeps `call.ended`'s `unrecorded` legs and `cut_short` recordings in the
+    entry's data (records/call_writer.py): the thread names them instead of a missing player."""
+    with transaction(sessions) as session:
+        session.add(
+            ThreadEntry(
+                store_id=world.stores["A"],
+                customer_id=world.customers["A"],
+                kind="call",
+                at=NOW - timedelta(minutes=3),
+                body="Call from +15550200001",
+                data={
+                    "recordings": [{"leg_role": "advisor", "cut_short": True}],
+                    "unrecorded": [{"leg_role": "caller", "kind": "leg", "reason": "disk_full"}],
+                },
+                dedupe_key=f"call:web-unrecorded-{uuid.uuid4().hex[:6]}",
+            )
+        )
+    log_in(client, "ann")
+    page = client.get(f"/customers/{world.customers['A']}").text
+    assert "caller leg not recorded (disk full)" in page
+    assert "advisor recording cut short (disk full)" in page
