@@ -406,6 +406,12 @@ def _request_uri(whole_msg: str) -> str:
 # --- the endpoint ----------------------------------------------------------------------------
 
 
+
+def disown_port(port: Any) -> None:
+    """Let go of a pjsua2 media port without deleting its C++ half, for a port that outlives
+    the library (see `SipEndpoint._destroy`)."""
+    port.thisown = False
+
 class SipEndpoint:
     """The process's pjsua2 endpoint; coroutines here are safe to call from the asyncio loop."""
 
@@ -768,7 +774,12 @@ class SipEndpoint:
             except Exception:
                 log.exception("libDestroy failed")
             self._ep = None
-        self.spare_ports.clear()  # the bridge is gone: nothing can use them any more
+        # The bridge is gone, and with it every port in it. A pjsua2 port deleted now would
+        # remove itself from the missing bridge and pjsip would abort the process (SIGABRT
+        # from pjmedia_conf_remove_port): their C++ halves are left to the exiting process.
+        for _released_at, port in self.spare_ports:
+            disown_port(port)
+        self.spare_ports.clear()
 
     # --- command bodies (pjsua2 thread) ----------------------------------------------------------
 

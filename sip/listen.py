@@ -13,6 +13,8 @@ disconnect has long been done and no frame of the previous call can reach the ne
 pjsip 2.15's conference bridge removes ports asynchronously; deleting an `AudioMediaPort` right
 after its disconnect let the clock thread use freed memory: 1 run in 3 of 64 concurrent calls
 (`python -m bench.sip_load --steps 64`) lost a worker to SIGSEGV, right after a speech gather.
+Nor after it: a port deleted once the bridge is destroyed aborts the process, so the ports left
+when the library stops are disowned (`disown_port`), not deleted.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 import pjsua2 as pj
 
-from sip.endpoint import EndpointError, SipEndpoint
+from sip.endpoint import EndpointError, SipEndpoint, disown_port
 from sip.vad import RATE, Endpointer, Pause, SpeechStarted, Utterance
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ class Listener:
         try:
             await self.endpoint.submit(release)
         except EndpointError:  # the endpoint stopped: the library is gone with its ports
-            pass
+            disown_port(port)
 
     def _feed(self, data: bytes) -> None:
         if self.utterance is not None:

@@ -45,6 +45,9 @@ def speech_worker(
         yield process
     finally:
         process.close()
+    # Stopped right after its gathers: the listening ports must go before the audio bridge
+    # does (pjsip aborts on a port removed from a bridge already destroyed).
+    assert process.proc.returncode == 0, process.stderr_path.read_text()[-3000:]
 
 
 def _spoken(text: str) -> bytes:
