@@ -406,11 +406,11 @@ def _request_uri(whole_msg: str) -> str:
 # --- the endpoint ----------------------------------------------------------------------------
 
 
-
 def disown_port(port: Any) -> None:
     """Let go of a pjsua2 media port without deleting its C++ half, for a port that outlives
     the library (see `SipEndpoint._destroy`)."""
     port.thisown = False
+
 
 class SipEndpoint:
     """The process's pjsua2 endpoint; coroutines here are safe to call from the asyncio loop."""
