@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from events.bus import AsyncEventBus
+from events.bus import AsyncEventBus, Event
 from events.calls import (
     CallAnswered,
     CallEnded,
@@ -94,6 +94,7 @@ class _Placed:
     recordings: list[LegRecording] = field(default_factory=list)
     reserved: int = 0  # call slots held for legs not dialled yet (see `pending_slots`)
     queue_entry: str | None = None  # the job's entry on the queue (journalled for recovery)
+    ended: Event | None = None  # its `call.ended` as published
 
 
 class OutboundRunner:
@@ -234,8 +235,18 @@ class OutboundRunner:
             return "failed"
         finally:
             self.pending_slots -= placed.reserved
-            if self.journal is not None:  # ended (or retried later): nothing left to recover
-                self.journal.remove(job.call_uuid)
+            self._forget(placed)
+
+    def _forget(self, placed: _Placed) -> None:
+        """Ended (or retried later): out of the journal, once its `call.ended` is on Redis (a
+        worker killed while Redis is away closes the call when it starts again)."""
+        journal, call_uuid = self.journal, placed.job.call_uuid
+        if journal is None:
+            return
+        if placed.ended is None:  # no record yet (a retry later), or it could not be published
+            journal.remove(call_uuid)
+        else:
+            self.bus.when_delivered(placed.ended, lambda: journal.remove(call_uuid))
 
     def _dialling(self, placed: _Placed) -> None:
         """A leg is being dialled: its slot is the endpoint's to count from now on, and the
@@ -478,11 +489,12 @@ class OutboundRunner:
         except Exception:  # noqa: BLE001 - progress is a nicety; the call goes on
             log.exception("could not publish outbound state for %s", job.call_uuid)
 
-    async def _publish(self, payload: CallEvent) -> None:
+    async def _publish(self, payload: CallEvent) -> Event | None:
         try:
-            await publish_call_event_async(self.bus, payload)
-        except Exception:  # noqa: BLE001 - Redis trouble must not drop the call
+            return await publish_call_event_async(self.bus, payload)
+        except Exception:  # noqa: BLE001 - a bug in an event must not drop the call
             log.exception("could not publish %s", payload.event_type)
+            return None
 
     async def _ended(self, placed: _Placed, outcome: Outcome) -> None:
         job = placed.job
@@ -508,7 +520,7 @@ class OutboundRunner:
                     ended_at=ended,
                 )
             )
-        await self._publish(
+        placed.ended = await self._publish(
             CallEnded(
                 call_uuid=job.call_uuid,
                 store_id=job.store_id,

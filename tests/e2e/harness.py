@@ -78,6 +78,23 @@ def free_udp_port(count: int = 1) -> int:
     raise RuntimeError("no free UDP ports")
 
 
+def free_tcp_port() -> int:
+    """A free TCP port from the same range (a private Redis server's, say)."""
+    global _next_port
+    for _ in range(500):
+        port = _next_port
+        _next_port += 2
+        if _next_port >= _PORTS_HIGH:
+            _next_port = _PORTS_LOW
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP ports")
+
+
 class WorkerProcess:
     """`tests.e2e.app` in a subprocess, with its JSON events collected by a reader thread."""
 
