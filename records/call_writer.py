@@ -737,6 +737,9 @@ class CallWriterConsumer:
         )
 
 
+RETRY_MAX_S = 2.0
+
+
 def run_call_writer(
     engine: Engine,
     redis_url: str,
@@ -749,7 +752,8 @@ def run_call_writer(
     **options: Any,
 ) -> None:
     """Write call events until `stop_event` is set (noticed within `block_ms`). Redis or the
-    database being down is waited out with backoff; the unacked entries are re-read after."""
+    database being down is waited out with backoff (at most `RETRY_MAX_S`, so the writer is
+    back within seconds of a Redis restart); the unacked entries are re-read after."""
     consumer = CallWriterConsumer(
         engine, redis_url, consumer_name=consumer_name, stream=stream, group=group, **options
     )
@@ -764,7 +768,7 @@ def run_call_writer(
                 log.warning("call writer: %s; retrying in %.1fs", exc, backoff)
                 consumer.reset()
                 stop_event.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
     finally:
         consumer.close()
 
