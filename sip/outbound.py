@@ -66,6 +66,7 @@ BUSY_PROMPT = "The customer's line is busy. Please try again later."
 NO_ANSWER_PROMPT = "The customer did not answer."
 FAILED_PROMPT = "The call could not be completed."
 POLL_S = 0.02  # how often a ringing leg or the bridge is looked at
+RETRY_MAX_S = 2.0  # the queue's Redis away: back within seconds of its restart
 
 Outcome = Literal["connected", "advisor_no_answer", "busy", "no_answer", "failed", "expired"]
 
@@ -182,7 +183,9 @@ class OutboundRunner:
             except Exception:  # noqa: BLE001 - Redis trouble: wait it out, never crash calls
                 log.exception("outbound queue: retrying in %.1fs", backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                with contextlib.suppress(Exception):  # a Redis restarted empty lost the group
+                    await queue.ensure_group(self.redis)
 
     def _spawn(self, entry: str, job: OutboundJob) -> None:
         self.pending_slots += job.slots

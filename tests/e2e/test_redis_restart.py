@@ -11,11 +11,13 @@ included, happened while Redis was away.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,53 @@ def _worker_key(worker: Proc) -> str:
     port = re.search(r"sip worker ready on [^:]+:(\d+)", "\n".join(worker.lines))
     assert port is not None
     return f"{socket.gethostname()}:{port.group(1)}"
+
+
+def test_the_outbound_runner_takes_jobs_again_after_redis_restarted_empty(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """A Redis without persistence comes back empty: the queue's consumer group is gone with
+    it. The runner makes it again and takes the next job, without being restarted."""
+    from events.bus import AsyncEventBus
+    from ivr.speech import FakeTTS
+    from records import outbound
+    from sip.outbound import OutboundRunner
+
+    class OneFreeSlot:  # just enough of a SipEndpoint for the runner's hand-off
+        async def free_slots(self) -> int:
+            return 1
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    job = outbound.OutboundJob(
+        kind="pickup", call_uuid="after-restart", call_id=1, store_id=1,
+        destination="+15550201234", caller_id="+15550300100", expires_at=later,
+    )  # fmt: skip
+
+    async def scenario() -> float:
+        bus = AsyncEventBus(private_redis.url)
+        runner = OutboundRunner(
+            OneFreeSlot(),  # type: ignore[arg-type]
+            bus, private_redis.url, tts=FakeTTS(tmp_path), recordings_dir=tmp_path, poll_ms=50,
+        )  # fmt: skip
+        placed = asyncio.Event()
+
+        async def place(job: outbound.OutboundJob, queue_entry: str | None = None) -> str:
+            placed.set()
+            return "connected"
+
+        runner.place = place  # type: ignore[method-assign]
+        await runner.start()
+        try:
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(private_redis.stop)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(private_redis.start)
+            outbound.enqueue(private_redis.client(), job)  # the API's enqueue: no group made
+            started = time.monotonic()
+            await asyncio.wait_for(placed.wait(), 5.0)
+            return time.monotonic() - started
+        finally:
+            await runner.stop()
+            await bus.close()
+
+    assert asyncio.run(scenario()) < 4.0
