@@ -117,8 +117,26 @@ class DeploymentCollector(Collector):
             "200 OK sent → first prompt audio started.",
             labels=["worker"],
         )
+        buffered = GaugeMetricFamily(
+            "driveline_worker_events_buffered",
+            "Events a worker holds because Redis did not take them (sent once it answers).",
+            labels=["worker"],
+        )
+        held = CounterMetricFamily(
+            "driveline_worker_events_held",
+            "Events a worker sent late, after holding them through a Redis outage.",
+            labels=["worker"],
+        )
+        dropped = CounterMetricFamily(
+            "driveline_worker_events_dropped",
+            "Events a worker dropped: its buffer was full during a Redis outage (lost).",
+            labels=["worker"],
+        )
         for w in workers:
             worker = str(w["worker"])
+            buffered.add_metric([worker], w.get("events_buffered", 0))
+            held.add_metric([worker], w.get("events_held", 0))
+            dropped.add_metric([worker], w.get("events_dropped", 0))
             per_worker.add_metric([worker], w["calls_active"])
             age.add_metric([worker], max(0.0, time.time() - w["at"]))
             rss.add_metric([worker], w.get("rss_bytes", 0))
@@ -131,7 +149,7 @@ class DeploymentCollector(Collector):
             _histogram(answer, worker, w.get("answer_latency"))
             _histogram(prompt, worker, w.get("prompt_latency"))
         yield from (per_worker, age, rss, cpu, started, dispositions, recordings_failed)
-        yield from (answer, prompt)
+        yield from (answer, prompt, buffered, held, dropped)
         yield from _queue_families([queue_figures(self.redis, *q) for q in QUEUES])
 
 

@@ -62,6 +62,10 @@ class WorkerStats:
     recordings_failed: Counter[str] = field(default_factory=Counter)
     answer_latency: Histogram = field(default_factory=Histogram)  # INVITE → 200 OK
     prompt_latency: Histogram = field(default_factory=Histogram)  # 200 OK → first prompt audio
+    # The event bus while Redis is away (events/bus.py): waiting now, sent late, lost.
+    events_buffered: int = 0
+    events_held: int = 0
+    events_dropped: int = 0
     started_at: float = field(default_factory=time.time)
 
     def call_started(self) -> None:
@@ -91,6 +95,9 @@ class WorkerStats:
             "recordings_failed": dict(self.recordings_failed),
             "answer_latency": asdict(self.answer_latency),
             "prompt_latency": asdict(self.prompt_latency),
+            "events_buffered": self.events_buffered,
+            "events_held": self.events_held,
+            "events_dropped": self.events_dropped,
             "cpu_seconds": cpu.user + cpu.system,
             "rss_bytes": rss_bytes(),
         }

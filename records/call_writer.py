@@ -779,7 +779,8 @@ def run_call_writer(
     **options: Any,
 ) -> None:
     """Write call events until `stop_event` is set (noticed within `block_ms`). Redis or the
-    database being down is waited out with backoff; the unacked entries are re-read after."""
+    database being down is waited out with backoff (at most `MAX_BACKOFF_S`, so the writer is
+    back within seconds of a Redis restart); the unacked entries are re-read after."""
     consumer = CallWriterConsumer(
         engine, redis_url, consumer_name=consumer_name, stream=stream, group=group, **options
     )

@@ -6,8 +6,8 @@ lifecycle keeps one small JSON file per call while it is up:
 
     <recordings_dir>/.journal/<worker>/<call-uuid>.json
         written when the call rings (store known), again when answered; removed once its
-        `call.ended` is published (masked outbound calls too: sip/outbound.py, from the
-        first leg dialled)
+        `call.ended` is on Redis, not merely held by the bus while Redis is away (masked
+        outbound calls too: sip/outbound.py, from the first leg dialled)
 
 and a worker starting on the same `<worker>` name (its SIP port, or `sip_worker_id`) first
 recovers what its previous life left: repairs the call's WAVs (`<call-uuid>-*.wav` in the call's
@@ -178,44 +178,75 @@ def ended_event(entry: JournalEntry, recordings: list[RecordingInfo], at: dateti
     )
 
 
+RECOVER_WAIT_S = 3.0
+_closing: set[asyncio.Task[CallEnded | None]] = set()  # closes still waiting for Redis
+
+
 async def recover(
     journal: CallJournal,
     recordings_dir: Path,
     bus: AsyncEventBus,
     after: Callable[[JournalEntry], Awaitable[None]] | None = None,
+    *,
+    wait_s: float = RECOVER_WAIT_S,
 ) -> list[CallEnded]:
-    """Close every call a previous run of this worker left open; returns what was published.
+    """Close every call a previous run of this worker left open; returns those closed within
+    `wait_s` seconds.
 
-    An entry is removed only after its `call.ended` is out, so a Redis outage at start leaves it
-    for the next start instead of losing the call. `after` runs for each closed call (the
-    outbound queue marks a dropped masked call's job failed: sip/outbound.close_lost_call)."""
-    published = []
-    for entry in journal.leftovers():
-        recordings = await asyncio.to_thread(call_recordings, recordings_dir, entry)
-        # The hangup time is unknown; the last write to its files is the best estimate.
-        at = max(
-            [entry.answered_at or entry.started_at]
-            + [_mtime(Path(recordings_dir) / r.path) for r in recordings]
-        )
-        ended = ended_event(entry, recordings, at)
+    An entry is removed only once its `call.ended` is on Redis. While Redis is away the worker
+    starts anyway (the bus holds the events) and the rest close in the background as soon as
+    it answers; a worker stopped before that leaves them for its next start. `after` runs for
+    each closed call (the outbound queue marks a dropped masked call's job failed:
+    sip/outbound.close_lost_call)."""
+    tasks = [
+        asyncio.ensure_future(_close(journal, recordings_dir, bus, entry, after))
+        for entry in journal.leftovers()
+    ]
+    if not tasks:
+        return []
+    _done, waiting = await asyncio.wait(tasks, timeout=wait_s)
+    if waiting:
+        log.warning("Redis is away: %d dropped call(s) close once it answers", len(waiting))
+    for task in waiting:
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+    return [ended for task in tasks if task.done() and (ended := task.result()) is not None]
+
+
+async def _close(
+    journal: CallJournal,
+    recordings_dir: Path,
+    bus: AsyncEventBus,
+    entry: JournalEntry,
+    after: Callable[[JournalEntry], Awaitable[None]] | None,
+) -> CallEnded | None:
+    recordings = await asyncio.to_thread(call_recordings, recordings_dir, entry)
+    # The hangup time is unknown; the last write to its files is the best estimate.
+    at = max(
+        [entry.answered_at or entry.started_at]
+        + [_mtime(Path(recordings_dir) / r.path) for r in recordings]
+    )
+    ended = ended_event(entry, recordings, at)
+    try:
+        event = await publish_call_event_async(bus, ended)
+    except Exception:  # noqa: BLE001 - keep it for the next start
+        log.exception("could not publish call.ended for dropped call %s", entry.call_uuid)
+        return None
+    if not await bus.delivered(event):
+        log.error("call.ended for dropped call %s was dropped; kept", entry.call_uuid)
+        return None
+    if after is not None:
         try:
-            await publish_call_event_async(bus, ended)
-        except Exception:  # noqa: BLE001 - keep it for the next start
-            log.exception("could not publish call.ended for dropped call %s", entry.call_uuid)
-            continue
-        if after is not None:
-            try:
-                await after(entry)
-            except Exception:  # noqa: BLE001 - the record is closed; the rest is tidying up
-                log.exception("could not tidy up after dropped call %s", entry.call_uuid)
-        journal.remove(entry.call_uuid)
-        log.warning(
-            "recovered call %s dropped by a previous run: %d recording(s)",
-            entry.call_uuid,
-            len(recordings),
-        )
-        published.append(ended)
-    return published
+            await after(entry)
+        except Exception:  # noqa: BLE001 - the record is closed; the rest is tidying up
+            log.exception("could not tidy up after dropped call %s", entry.call_uuid)
+    journal.remove(entry.call_uuid)
+    log.warning(
+        "recovered call %s dropped by a previous run: %d recording(s)",
+        entry.call_uuid,
+        len(recordings),
+    )
+    return ended
 
 
 def _mtime(path: Path) -> datetime:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,11 +367,16 @@ class CallLifecycle:
                 department_id=call.department.id if call.department else None,
                 lookup_failed=call.lookup_failed,
             ),
+            delivered=self._forget(inbound.call_uuid),
         )
         if call.tail is not None:
-            await call.tail  # the record is out before the worker forgets the call
-        if self.journal is not None:
-            self.journal.remove(inbound.call_uuid)
+            await call.tail  # published (on Redis, or held while it is away)
+
+    def _forget(self, call_uuid: str) -> Callable[[], None] | None:
+        """Drop the call from the journal once its `call.ended` is on Redis, not before: a
+        worker killed while Redis is away still closes the call when it starts again."""
+        journal = self.journal
+        return None if journal is None else lambda: journal.remove(call_uuid)
 
     def _journal(self, call: _Call) -> None:
         if self.journal is None:
@@ -397,16 +402,22 @@ class CallLifecycle:
 
     # --- publishing, in order ------------------------------------------------------------------
 
-    def _emit(self, call: _Call, payload: CallEvent) -> None:
+    def _emit(
+        self, call: _Call, payload: CallEvent, *, delivered: Callable[[], None] | None = None
+    ) -> None:
+        """Publish after the call's previous event; `delivered` runs once it is on Redis."""
         previous = call.tail
 
         async def publish() -> None:
             if previous is not None:
                 await previous
             try:
-                await publish_call_event_async(self.bus, payload)
-            except Exception:  # noqa: BLE001 - Redis trouble must not drop the caller
+                event = await publish_call_event_async(self.bus, payload)
+            except Exception:  # noqa: BLE001 - a bug in an event must not drop the caller
                 log.exception("could not publish %s for %s", payload.event_type, payload.call_uuid)
+                return
+            if delivered is not None:
+                self.bus.when_delivered(event, delivered)
 
         call.tail = asyncio.ensure_future(publish())
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 
 from events import outbound as queue
-from events.bus import AsyncEventBus
+from events.bus import AsyncEventBus, Event
 from events.calls import (
     CallAnswered,
     CallEnded,
@@ -66,6 +66,7 @@ BUSY_PROMPT = "The customer's line is busy. Please try again later."
 NO_ANSWER_PROMPT = "The customer did not answer."
 FAILED_PROMPT = "The call could not be completed."
 POLL_S = 0.02  # how often a ringing leg or the bridge is looked at
+RETRY_MAX_S = 2.0  # the queue's Redis away: back within seconds of its restart
 
 Outcome = Literal["connected", "advisor_no_answer", "busy", "no_answer", "failed", "expired"]
 
@@ -95,6 +96,7 @@ class _Placed:
     unrecorded: list[LegUnrecorded] = field(default_factory=list)
     reserved: int = 0  # call slots held for legs not dialled yet (see `pending_slots`)
     queue_entry: str | None = None  # the job's entry on the queue (journalled for recovery)
+    ended: Event | None = None  # its `call.ended` as published
 
 
 class OutboundRunner:
@@ -184,7 +186,9 @@ class OutboundRunner:
             except Exception:  # noqa: BLE001 - Redis trouble: wait it out, never crash calls
                 log.exception("outbound queue: retrying in %.1fs", backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                with contextlib.suppress(Exception):  # a Redis restarted empty lost the group
+                    await queue.ensure_group(self.redis)
 
     def _spawn(self, entry: str, job: OutboundJob) -> None:
         self.pending_slots += job.slots
@@ -237,8 +241,18 @@ class OutboundRunner:
             return "failed"
         finally:
             self.pending_slots -= placed.reserved
-            if self.journal is not None:  # ended (or retried later): nothing left to recover
-                self.journal.remove(job.call_uuid)
+            self._forget(placed)
+
+    def _forget(self, placed: _Placed) -> None:
+        """Ended (or retried later): out of the journal, once its `call.ended` is on Redis (a
+        worker killed while Redis is away closes the call when it starts again)."""
+        journal, call_uuid = self.journal, placed.job.call_uuid
+        if journal is None:
+            return
+        if placed.ended is None:  # no record yet (a retry later), or it could not be published
+            journal.remove(call_uuid)
+        else:
+            self.bus.when_delivered(placed.ended, lambda: journal.remove(call_uuid))
 
     def _dialling(self, placed: _Placed) -> None:
         """A leg is being dialled: its slot is the endpoint's to count from now on, and the
@@ -484,11 +498,12 @@ class OutboundRunner:
         except Exception:  # noqa: BLE001 - progress is a nicety; the call goes on
             log.exception("could not publish outbound state for %s", job.call_uuid)
 
-    async def _publish(self, payload: CallEvent) -> None:
+    async def _publish(self, payload: CallEvent) -> Event | None:
         try:
-            await publish_call_event_async(self.bus, payload)
-        except Exception:  # noqa: BLE001 - Redis trouble must not drop the call
+            return await publish_call_event_async(self.bus, payload)
+        except Exception:  # noqa: BLE001 - a bug in an event must not drop the call
             log.exception("could not publish %s", payload.event_type)
+            return None
 
     async def _ended(self, placed: _Placed, outcome: Outcome) -> None:
         job = placed.job
@@ -514,7 +529,7 @@ class OutboundRunner:
                     ended_at=ended,
                 )
             )
-        await self._publish(
+        placed.ended = await self._publish(
             CallEnded(
                 call_uuid=job.call_uuid,
                 store_id=job.store_id,

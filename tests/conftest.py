@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from records.db import make_engine, session_factory, upgrade
 from records.models import Base
 from tests.needs import require
+from tests.redis_server import private_redis  # noqa: F401 - a fixture, for every test
 
 PG_BASE = os.environ.get("DRIVELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # Tests keep to their own Redis database (the event stream lives per database), so a demo on

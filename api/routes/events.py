@@ -19,7 +19,10 @@ browser refetches the lists it shows after reconnecting). The token is checked a
 minute, so a revoked token or a changed store assignment ends the stream.
 
 Every connection holds its own Redis subscription and no database connection: the session used
-to authenticate is closed before streaming starts.
+to authenticate is closed before streaming starts. Redis going away (a restart) does not end
+the stream: it says `: redis unavailable, reconnecting`, keeps its pings, subscribes again
+every few seconds, and says `: reconnected` once events flow again (the screen-pops resume; those
+published while it was away are not replayed, as for a client that reconnects).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -50,6 +57,8 @@ router = APIRouter(tags=["events"])
 HEARTBEAT_S = 15.0
 REAUTH_S = 60.0
 RETRY_MS = 3000  # how soon a browser reconnects after the stream drops
+RESUBSCRIBE_S = (0.5, 4.0)  # Redis away: try again after 0.5 s, doubling up to 4 s
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError)
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 TokenQuery = Annotated[
@@ -79,34 +88,92 @@ def sse_frame(event: Event) -> str:
     return f"event: {_line(event.type)}\nid: {_line(event.id)}\ndata: {event.encode()}\n\n"
 
 
+class _Subscription:
+    """One stream's subscription to its stores' channels, made again when Redis comes back."""
+
+    def __init__(self, redis_url: str, scope: Scope) -> None:
+        # No retries inside redis-py: the stream retries itself, without blocking its pings.
+        self.client: Any = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+        self.scope = scope
+        self.wanted = scope.store_ids is None or bool(scope.store_ids)  # none: pings only
+        self.pubsub: Any = None
+        self.retry_at = 0.0
+        self.backoff = RESUBSCRIBE_S[0]
+
+    async def open(self) -> bool:
+        """Subscribe; False (and the next try scheduled) while Redis is away."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            if self.scope.store_ids is None:
+                await pubsub.psubscribe(all_stores_pattern(database_of(self.client)))
+            else:
+                db = database_of(self.client)
+                await pubsub.subscribe(
+                    *(store_channel(s, db) for s in sorted(self.scope.store_ids))
+                )
+        except REDIS_AWAY as exc:
+            log.debug("SSE: cannot subscribe yet: %s", exc)
+            await _quietly_close(pubsub)
+            self.retry_at = asyncio.get_running_loop().time() + self.backoff
+            self.backoff = min(self.backoff * 2, RESUBSCRIBE_S[1])
+            return False
+        self.pubsub, self.backoff = pubsub, RESUBSCRIBE_S[0]
+        return True
+
+    async def next(self, timeout: float) -> dict[str, Any] | str | None:
+        """The next message within `timeout` seconds (None: nothing came), or a note for the
+        client when the subscription was lost or made again."""
+        loop = asyncio.get_running_loop()
+        if not self.wanted:
+            await asyncio.sleep(timeout)
+            return None
+        if self.pubsub is None:
+            await asyncio.sleep(max(0.0, min(timeout, self.retry_at - loop.time())))
+            if loop.time() < self.retry_at:
+                return None
+            return "reconnected" if await self.open() else None
+        try:
+            message: dict[str, Any] | None = await self.pubsub.get_message(timeout=timeout)
+        except REDIS_AWAY as exc:
+            log.warning("SSE: Redis went away (%s); subscribing again", exc)
+            await _quietly_close(self.pubsub)
+            self.pubsub = None
+            self.retry_at = loop.time() + self.backoff
+            return "redis unavailable, reconnecting"
+        return message
+
+    async def close(self) -> None:
+        if self.pubsub is not None:
+            await _quietly_close(self.pubsub)
+        await self.client.aclose()
+
+
+async def _quietly_close(pubsub: Any) -> None:
+    try:
+        await pubsub.aclose()
+    except Exception:  # noqa: BLE001 - the connection is dropped either way
+        log.debug("closing an SSE subscription failed", exc_info=True)
+
+
 async def _stream(
     request: Request, factory: sessionmaker[Session], secret: str, scope: Scope, cookie: bool
 ) -> AsyncIterator[str]:
-    redis_url: str = request.app.state.settings.redis_url
-    client: Any = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    listening = True
+    subscription = _Subscription(request.app.state.settings.redis_url, scope)
     try:
-        if scope.store_ids is None:
-            await pubsub.psubscribe(all_stores_pattern(database_of(client)))  # admins
-        elif scope.store_ids:
-            db = database_of(client)
-            await pubsub.subscribe(*(store_channel(s, db) for s in sorted(scope.store_ids)))
-        else:
-            listening = False  # a user without stores: heartbeats only
+        live = not subscription.wanted or await subscription.open()
         # The first frame tells the client the subscription is live (tests wait for it).
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        yield f"retry: {RETRY_MS}\n: {'connected' if live else 'redis unavailable'}\n\n"
         loop = asyncio.get_running_loop()
         next_beat = loop.time() + HEARTBEAT_S
         next_auth = loop.time() + REAUTH_S
         while True:
             wait = max(0.0, min(next_beat, next_auth) - loop.time())
-            if listening:
-                message = await pubsub.get_message(timeout=wait)
-            else:
-                await asyncio.sleep(wait)
-                message = None
-            if message is not None and message["type"] in ("message", "pmessage"):
+            message = await subscription.next(wait)
+            if isinstance(message, str):  # lost, or subscribed again
+                yield f": {message}\n\n"
+            elif message is not None and message["type"] in ("message", "pmessage"):
                 try:
                     event = Event.decode(message["data"])
                 except (ValueError, TypeError):
@@ -131,8 +198,7 @@ async def _stream(
         # every await in a cancelled scope would be cancelled again before it unsubscribed.
         with anyio.CancelScope(shield=True):
             try:
-                await pubsub.aclose()
-                await client.aclose()
+                await subscription.close()
             except Exception:  # noqa: BLE001 - the connection is dropped either way
                 log.debug("closing the SSE subscription failed", exc_info=True)
 

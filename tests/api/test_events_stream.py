@@ -25,6 +25,7 @@ from events.calls import CallRinging, publish_call_event
 from ivr.config import Settings
 from records.models import ApiToken, utcnow
 from tests.api.conftest import NOW, World
+from tests.redis_server import RedisServer
 
 TIMEOUT = httpx.Timeout(5.0, read=3.0)  # heartbeats every 0.3 s keep reads well under this
 
@@ -180,3 +181,37 @@ def test_a_revoked_token_ends_the_stream(
             row.revoked_at = utcnow()
         with pytest.raises(AssertionError, match="the stream ended"):
             frames.until(lambda f: False, timeout=3.0)
+
+
+def test_the_stream_outlives_a_redis_restart(
+    db_url: str,
+    engine: Engine,
+    world: World,
+    private_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis stopped under an open stream: the stream stays, subscribes again once Redis is
+    back, and the next screen-pop arrives on the same connection."""
+    monkeypatch.setattr(events_route, "HEARTBEAT_S", 0.3)
+    monkeypatch.setattr(events_route, "RESUBSCRIBE_S", (0.1, 0.4))
+    bus = EventBus(private_redis.url)
+    settings = Settings(database_url=db_url, redis_url=private_redis.url)
+    server = ApiServer(create_app(settings, engine=engine, bus=bus), host="127.0.0.1", port=0)
+    server.start()
+    auth = {"Authorization": f"Bearer {world.tokens['ann']}"}
+    store = world.stores["A"]
+    try:
+        with stream(f"http://127.0.0.1:{server.port}/api/v1/events", headers=auth) as frames:
+            before = publish_call_event(bus, _ringing(store))
+            frames.until(lambda f: f.get("id") == before.id)
+            private_redis.stop()
+            frames.until(lambda f: "redis unavailable, reconnecting" in f["comments"])
+            frames.until(lambda f: "ping" in f["comments"])  # still open while Redis is away
+            private_redis.start()
+            frames.until(lambda f: "reconnected" in f["comments"])
+            after = publish_call_event(EventBus(private_redis.url), _ringing(store))
+            [got] = _events(frames.until(lambda f: f.get("id") == after.id))
+            assert got.type == "call.ringing"
+    finally:
+        server.stop()
+        bus.close()

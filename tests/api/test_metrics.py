@@ -83,6 +83,7 @@ def test_worker_heartbeats_move_the_figures(client: TestClient, redis_url: str) 
     one.prompt_latency.observe(2.0)
     one.recording_failed("disk_full")
     one.recording_failed("disk_full")
+    one.events_buffered, one.events_held, one.events_dropped = 4, 30, 2  # a Redis outage
     two.call_started()
     beat(redis_url, "host:5061", one)
     beat(redis_url, "host:5062", two)
@@ -103,6 +104,10 @@ def test_worker_heartbeats_move_the_figures(client: TestClient, redis_url: str) 
     assert (failed, (("reason", "disk_full"), ("worker", "host:5062"))) not in figures
     assert figures[("driveline_worker_rss_bytes", (w1,))] > 10_000_000  # this process
     assert figures[("driveline_worker_heartbeat_age_seconds", (w1,))] < 5
+    assert figures[("driveline_worker_events_buffered", (w1,))] == 4
+    assert figures[("driveline_worker_events_held_total", (w1,))] == 30
+    assert figures[("driveline_worker_events_dropped_total", (w1,))] == 2
+    assert figures[("driveline_worker_events_dropped_total", (("worker", "host:5062"),))] == 0
 
     one.call_finished()
     beat(redis_url, "host:5061", one)

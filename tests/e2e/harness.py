@@ -95,7 +95,8 @@ def free_udp_port(count: int = 1) -> int:
 
 
 def free_tcp_port() -> int:
-    """A free TCP port for a server a test starts (the API of `serve`), from the same range."""
+    """A free TCP port for a server a test starts (`serve`'s API, a private Redis), from the
+    same range."""
     return _free_ports(socket.SOCK_STREAM, 1)
 
 

@@ -7,6 +7,7 @@ not see each other's entries. Notifications the writer sends go through the real
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from driveline.cli import main
-from events.bus import Event
+from events.bus import Event, EventBus
 from events.calls import (
     CallAnswered,
     CallbackInfo,
@@ -33,11 +34,13 @@ from events.calls import (
     LegInfo,
     RecordingInfo,
     TransferTarget,
+    publish_call_event,
 )
 from records.call_writer import CallWriterConsumer, DatabaseUnavailable, run_call_writer
 from records.models import Call, CallbackTask, CallLeg, Recording, ThreadEntry, User
 from records.screen_pop import screen_pop_context
 from tests.records.helpers import listening, make_customer, make_store, make_user
+from tests.redis_server import RedisServer
 
 DID = "+15550300100"
 KNOWN = "+15550301001"
@@ -656,6 +659,49 @@ def test_run_call_writer_writes_until_stopped(
     finally:
         stop.set()
         thread.join(timeout=3)
+    assert not thread.is_alive()
+
+
+def test_run_call_writer_rides_out_a_redis_restart(
+    engine: Engine,
+    shop: dict[str, int],
+    sessions: sessionmaker[Session],
+    private_redis: RedisServer,
+) -> None:
+    """Redis restarted without its data (stream and group gone): the loop creates the group
+    again and writes what comes next, within seconds, without being restarted."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_call_writer,
+        args=(engine, private_redis.url),
+        kwargs={"consumer_name": "loop", "stop_event": stop, "block_ms": 100},
+        daemon=True,
+    )
+    bus = EventBus(private_redis.url)
+
+    def written(call: Script) -> float:
+        started = time.monotonic()
+        while not counts(sessions, call.uuid)["calls"]:
+            assert time.monotonic() - started < 5, "the writer did not write the call"
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    thread.start()
+    try:
+        before = Script(shop["store"], STRANGER)
+        publish_call_event(bus, before.ringing())
+        written(before)
+        private_redis.stop()
+        time.sleep(1.0)  # the writer fails a poll or two meanwhile
+        private_redis.start()
+        after = Script(shop["store"], STRANGER)
+        publish_call_event(bus, after.ringing())
+        assert written(after) < 2.5
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=3)
+        bus.close()
     assert not thread.is_alive()
 
 

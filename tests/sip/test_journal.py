@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from events.calls import CallEnded, parse_call_event
 from ivr.domain import Disposition
 from sip.journal import CallJournal, JournalEntry, journal_dir, recover
 from sip.media import header_complete, recording_path, sha256_file, wav_seconds
+from tests.redis_server import RedisServer
 from tests.sip.test_media import unclosed_wav
 
 STARTED = datetime(2026, 3, 10, 23, 59, 58, tzinfo=UTC)  # the call crosses midnight
@@ -102,7 +104,30 @@ async def test_an_entry_stays_when_call_ended_cannot_be_published(tmp_path: Path
     journal.write(entry())
     bus = AsyncEventBus("redis://127.0.0.1:1/0")  # nothing listens there
     try:
-        assert await recover(journal, tmp_path, bus) == []
+        assert await recover(journal, tmp_path, bus, wait_s=0.2) == []
+        assert bus.buffered == 1  # held, for when Redis answers
+    finally:
+        await bus.close(timeout_s=0.2)
+    assert [e.call_uuid for e in journal.leftovers()] == ["c0ffee"]  # for the next start
+
+
+async def test_an_entry_waits_for_redis_and_closes_when_it_answers(
+    tmp_path: Path, private_redis: RedisServer
+) -> None:
+    """Redis away as the worker starts: it starts anyway; the call closes once Redis is back."""
+    journal = CallJournal(journal_dir(tmp_path, "host-5070"))
+    journal.write(entry("late"))
+    private_redis.stop()
+    bus = AsyncEventBus(private_redis.url)
+    try:
+        assert await recover(journal, tmp_path, bus, wait_s=0.2) == []
+        assert [e.call_uuid for e in journal.leftovers()] == ["late"]  # held: not on Redis yet
+        await asyncio.to_thread(private_redis.start)
+        for _ in range(150):
+            if not journal.leftovers():
+                break
+            await asyncio.sleep(0.02)
+        assert journal.leftovers() == []
     finally:
         await bus.close()
-    assert [e.call_uuid for e in journal.leftovers()] == ["c0ffee"]  # for the next start
+    assert [e.call_uuid for e in _call_ended_events(private_redis.url, "late")] == ["late"]
