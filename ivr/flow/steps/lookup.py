@@ -5,6 +5,8 @@
 | repair_order_by_number | found / not_found     | ro, advisor (on found) |
 | assigned_advisor       | found / not_found     | advisor                |
 | store_open_now         | open / closed         |                        |
+| named_advisor          | found / not_found     | advisor (`slots.advisor`)  |
+| named_vehicle          | found / not_found     | ro, advisor (the open RO of `slots.vehicle`) |
 
 An outcome with no target continues at the step's `next`.
 """
@@ -26,6 +28,8 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "repair_order_by_number": ("found", "not_found"),
     "assigned_advisor": ("found", "not_found"),
     "store_open_now": ("open", "closed"),
+    "named_advisor": ("found", "not_found"),
+    "named_vehicle": ("found", "not_found"),
 }
 OUTCOMES = ("none", "one", "several", "found", "not_found", "open", "closed")
 
@@ -33,7 +37,12 @@ OUTCOMES = ("none", "one", "several", "found", "not_found", "open", "closed")
 class Lookup(StepSpec):
     shorthand: ClassVar[str | None] = "query"
     query: Literal[
-        "open_repair_order", "repair_order_by_number", "assigned_advisor", "store_open_now"
+        "open_repair_order",
+        "repair_order_by_number",
+        "assigned_advisor",
+        "store_open_now",
+        "named_advisor",
+        "named_vehicle",
     ]
     number: str | None = None  # repair_order_by_number: template giving the digits
     none: str | None = None
@@ -90,8 +99,30 @@ async def _answer(spec: Lookup, call: Call) -> tuple[str, str]:
         )
         call.advisor = advisor
         return ("found", advisor.name) if advisor else ("not_found", "no advisor")
+    if spec.query == "named_advisor":
+        named = call.slots.get("advisor")
+        if named is None:
+            return "not_found", "no advisor named"
+        call.advisor = named
+        return "found", named.name
+    if spec.query == "named_vehicle":
+        return _named_vehicle(call)
     is_open = call.hours().open_at(call.now())
     return ("open" if is_open else "closed"), call.store.name
+
+
+def _named_vehicle(call: Call) -> tuple[str, str]:
+    """The caller's one open RO for the vehicle they named ("my Tahoe")."""
+    vehicle = call.slots.get("vehicle")
+    if vehicle is None:
+        return "not_found", "no vehicle named"
+    ros = [r for r in (call.customer.open_repair_orders if call.customer else ()) if r.is_open]
+    matching = [r for r in ros if r.vehicle == vehicle]
+    if len(matching) != 1:
+        return "not_found", f"{vehicle.description}: {len(matching)} open ROs"
+    call.ro = matching[0]
+    call.advisor = call.ro.advisor or call.advisor
+    return "found", f"RO {call.ro.number} ({vehicle.description})"
 
 
 async def handle(spec: Lookup, call: Call) -> str | None:
