@@ -251,7 +251,7 @@ class Call:
         the store's advisors, the customer's vehicles); kept in `slots` for the next steps."""
         advisors: list[AdvisorInfo] = []
         if "advisor" in kinds:
-            advisors = await self._advisors()
+            advisors = await self.advisors()
         facts = Facts(
             now=self.now(), hours=self.hours(), advisors=advisors, vehicles=self.vehicles()
         )
@@ -269,7 +269,7 @@ class Call:
                 found.append(ro.vehicle)
         return found
 
-    async def _advisors(self) -> list[AdvisorInfo]:
+    async def advisors(self) -> list[AdvisorInfo]:
         """Who the caller may ask for by name: their own advisors first, then the store's
         service advisors (one lookup a call)."""
         if self._store_advisors is None:

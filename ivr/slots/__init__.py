@@ -68,9 +68,14 @@ def _looks_like_year(digits: str) -> bool:
     return len(digits) == 4 and 1980 <= int(digits) <= datetime.now().year + 2
 
 
+def _looks_like_phone(digits: str) -> bool:
+    return len(digits) == 10 or (len(digits) == 11 and digits.startswith("1"))
+
+
 def ro_number(text: str) -> str | None:
     """The repair-order number said: the one after "RO"/"order" if any, else the longest
-    number of 3 to 10 digits that is not a model year ("my 2019 Tahoe")."""
+    number of 3 to 10 digits that is not a model year ("my 2019 Tahoe"), a time ("at nine
+    thirty") or a phone number (ten digits)."""
     words = tokens(re.sub(r"\br\W?o\b", " ro ", text.lower()))
     found: list[tuple[bool, str]] = []
     for start, run in located_runs(words):
@@ -81,7 +86,7 @@ def ro_number(text: str) -> str | None:
         before = words[start - 1] if start else ""
         after = words[start + len(run)] if start + len(run) < len(words) else ""
         a_time = before in _TIME_CUES or after in _TIME_CUES or after in ("am", "pm", "a", "p")
-        if cued or not (_looks_like_year(digits) or a_time):
+        if cued or not (_looks_like_year(digits) or a_time or _looks_like_phone(digits)):
             found.append((cued, digits))
     if not found:
         return None
@@ -92,7 +97,7 @@ def ro_number(text: str) -> str | None:
 def phone_number(text: str, region: str = "US") -> str | None:
     """A phone number said in digits or words, as E.164: ten digits (or eleven with the 1)."""
     for digits in numbers(text):
-        if len(digits) == 10 or (len(digits) == 11 and digits.startswith("1")):
+        if _looks_like_phone(digits):
             e164 = try_e164(digits, region)
             if e164:
                 return e164
@@ -119,6 +124,14 @@ def extract(kinds: Sequence[str], text: str, facts: Facts) -> dict[str, Any]:
         if value is not None:
             found[kind] = value
     return found
+
+
+def slot_hints(advisors: Sequence[AdvisorInfo], vehicles: Sequence[VehicleInfo]) -> list[str]:
+    """The names a caller may say, for the recogniser's prompt: tiny.en hears "Tahoe" as "tile"
+    and "Linda" as "London" unless the prompt has them."""
+    first = [a.first_name for a in advisors if a.first_name]
+    models = [v.model for v in vehicles if v.model]
+    return list(dict.fromkeys([*first, *models]))
 
 
 def describe(slots: dict[str, Any]) -> str:

@@ -146,6 +146,8 @@ def _clock(words: list[str], said: _Said) -> None:
             continue
         hour, minute, end = found
         after = words[end] if end < len(words) else ""
+        if word.isdigit() and (after.isdigit() or prev.isdigit()):
+            continue  # a group of a longer number: "call me at 555 312 4456"
         cued = prev in ("at", "around", "about", "by", "after", "before", "til", "till", "until")
         days = ("tomorrow", "today", "tonight")
         cued = cued or prev in WEEKDAY_WORDS or prev in days

@@ -52,6 +52,7 @@ NO_RO = [
     "I have 2 cars",
     "oh, it's the Tahoe",  # "oh" alone is not zero
     "at five",
+    "my number is 555-201-0001",  # a phone number
 ]
 
 
@@ -152,6 +153,7 @@ TIME_CASES = [
 ]  # fmt: skip
 NO_TIME = [
     "is my car ready",
+    "call me at 555-312-4456",  # a phone number's groups
     "R O seven oh one two three",
     "4711",
     "can I talk to Dave",

@@ -28,7 +28,7 @@ from ivr.flow.channel import GatherResult, Prompt
 from ivr.flow.steps.base import Seconds, StepSpec
 from ivr.flow.steps.set_vars import VarName
 from ivr.flow.steps.understand import confirmed, decide, describe, normalize
-from ivr.slots import SlotKind, spoken_digits
+from ivr.slots import SlotKind, slot_hints, spoken_digits
 from ivr.slots import describe as describe_slots
 from ivr.slots.generalize import generalize
 
@@ -263,7 +263,7 @@ async def handle(spec: Gather, call: Call) -> str | None:
         sensitive=spec.sensitive,
     )
     if options["speech"]:
-        options["hints"] = hints(spec)
+        options["hints"] = hints(spec) + await _name_hints(spec, call)
     for attempt in range(1, spec.attempts + 1):
         if attempt > 1 and spec.reprompt:
             await call.say(call.render(spec.reprompt))
@@ -304,6 +304,14 @@ async def handle(spec: Gather, call: Call) -> str | None:
             return spec.choices[chosen].next or chosen
     call.note(f"no usable answer after {spec.attempts} attempt(s)")
     return spec.otherwise
+
+
+async def _name_hints(spec: Gather, call: Call) -> list[str]:
+    """The caller's own names for the recogniser (advisors, vehicle models), when the gather
+    listens for them: tiny.en writes "London" for Linda without them (bench/slot_eval.py)."""
+    advisors = await call.advisors() if "advisor" in spec.slots else []
+    vehicles = call.vehicles() if "vehicle" in spec.slots else []
+    return slot_hints(advisors, vehicles)
 
 
 async def _fill_slots(spec: Gather, call: Call, heard: str) -> dict[str, Any]:
