@@ -91,7 +91,19 @@ def _words(text: str) -> list[str]:
     text = re.sub(r"\b([ap]) m\b", r"\1m", text)
     text = text.replace("o'clock", " oclock ").replace("o clock", " oclock ")
     text = re.sub(r"(\w)-?ish\b", r"\1 ish", text)
-    return re.findall(r"\d{1,2}:\d\d|[a-z0-9]+", text)
+    words = re.findall(r"\d{1,2}:\d\d|[a-z0-9]+", text)
+    return [_homophone(words, i) for i in range(len(words))]
+
+
+def _homophone(words: list[str], i: int) -> str:
+    """tiny.en writes "for" for four: "tomorrow for 30", "at for pm"."""
+    if words[i] != "for":
+        return words[i]
+    prev = words[i - 1] if i else ""
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    timely = nxt in ("am", "pm", "oclock", "thirty", "fifteen", "forty", "ish")
+    timely = timely or (nxt.isdigit() and len(nxt) == 2) or prev in ("at", "around", "about")
+    return "four" if timely else "for"
 
 
 def _hour_at(words: list[str], i: int) -> tuple[int, int, int] | None:

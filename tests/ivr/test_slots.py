@@ -150,6 +150,8 @@ TIME_CASES = [
     ("in a couple of hours", "2026-11-25 12:00", "time", "today around noon", True),
     ("tomorrow at 8 pm", "2026-11-26 20:00", "time", "tomorrow at 8 PM", False),
     ("this weekend", "2026-11-28 08:00", "day", "Saturday", True),
+    ("Tomorrow, for 30.", "2026-11-26 16:30", "time", "tomorrow at 4:30 PM", True),  # tiny.en
+    ("around for pm", "2026-11-25 16:00", "time", "today around 4 PM", True),
 ]  # fmt: skip
 NO_TIME = [
     "is my car ready",
@@ -158,6 +160,7 @@ NO_TIME = [
     "4711",
     "can I talk to Dave",
     "I have two cars",
+    "I'm calling for an update",  # "for" is four only next to a time
 ]
 
 
