@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from ivr.hours import DAY_NAMES, Hours, clock
+from ivr.slots.dates import date_said, next_date
 from ivr.slots.numbers import TEENS, TENS, UNITS
 
 Precision = Literal["time", "part", "day"]
@@ -36,6 +37,7 @@ PARTS: dict[str, tuple[time, bool | None]] = {
     "evening": (time(17), True),
     "end of day": (time(17), True),  # replaced by half an hour before closing
 }
+PART_LENGTH = timedelta(hours=3)  # a part of a day is over this long after its moment
 APPROX = {"around", "about", "ish", "roughly", "approximately", "approx", "like"}
 QUALIFIERS = {"after": "after", "before": "before", "by": "by", "until": "by", "till": "by"}
 _MINUTE_WORDS = {**{k: v for k, v in TENS.items() if v <= 50}, **TEENS}
@@ -77,10 +79,12 @@ class _Said:
     pm: bool | None = None  # None: not said
     qualifier: str = "at"
     delta: timedelta | None = None  # "in twenty minutes"
+    month: int | None = None  # "December 3rd": month and day of month (no month: "the 28th")
+    day_of_month: int | None = None
 
     @property
     def anything(self) -> bool:
-        fields = (self.day, self.weekday, self.part, self.hour, self.delta)
+        fields = (self.day, self.weekday, self.part, self.hour, self.delta, self.day_of_month)
         return any(v is not None for v in fields)
 
 
@@ -261,6 +265,9 @@ def parse(text: str) -> _Said:
     said = _Said()
     _relative(words, said)
     if said.delta is None:
+        found = date_said(words)
+        if found:
+            said.month, said.day_of_month = found
         _day_and_part(words, said)
         _clock(words, said)
     return said
@@ -348,7 +355,10 @@ def resolve(text: str, now: datetime, hours: Hours) -> When | None:
         at = at.replace(minute=0) + timedelta(minutes=minute)
         label = f"{_day_label(at.date(), today, None)} around {clock(at.time())}"
         return When(at, "time", label, hours.open_at(at), "around")
-    if said.day is not None:
+    on_date = next_date(said.month, said.day_of_month, today) if said.day_of_month else None
+    if on_date is not None:
+        day = on_date
+    elif said.day is not None:
         day = today + timedelta(days=said.day)
     elif said.weekday is not None:
         ahead = (said.weekday - today.weekday()) % 7
@@ -373,10 +383,17 @@ def resolve(text: str, now: datetime, hours: Hours) -> When | None:
 
 def _first_day(said: _Said, now: datetime, hours: Hours) -> date:
     """No day said: the first day from today on which the moment is ahead and the store open;
-    today (or tomorrow, when it has passed) when there is none in a week."""
+    today (or tomorrow, when it has passed) when there is none in a week. A part of the day
+    already over ("first thing in the morning" at 3 PM) is the next open day's."""
     today = now.date()
     if said.hour is None:
-        return today  # "this afternoon", "after lunch": today, as said
+        if said.part is None or _moment(said, today, hours) + PART_LENGTH > now:
+            return today  # "this afternoon", "after lunch": today, as said
+        for offset in range(1, 8):
+            day = today + timedelta(days=offset)
+            if hours.spans_on(day):
+                return day
+        return today + timedelta(days=1)
     for offset in range(8):
         day = today + timedelta(days=offset)
         at = _moment(said, day, hours)

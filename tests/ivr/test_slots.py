@@ -150,6 +150,15 @@ TIME_CASES = [
     ("in a couple of hours", "2026-11-25 12:00", "time", "today around noon", True),
     ("tomorrow at 8 pm", "2026-11-26 20:00", "time", "tomorrow at 8 PM", False),
     ("this weekend", "2026-11-28 08:00", "day", "Saturday", True),
+    ("December 3rd", "2026-12-03 07:00", "day", "Thursday, December 3", True),
+    ("Dec 3 at noon", "2026-12-03 12:00", "time", "Thursday, December 3 at noon", True),
+    ("on the 28th", "2026-11-28 08:00", "day", "Saturday", True),
+    ("Monday the thirtieth at 9", "2026-11-30 09:00", "time", "Monday at 9 AM", True),
+    ("the twenty eighth", "2026-11-28 08:00", "day", "Saturday", True),
+    ("on the 2nd", "2026-12-02 07:00", "day", "Wednesday, December 2", True),
+    ("January 2nd", "2027-01-02 08:00", "day", "Saturday, January 2", True),
+    ("Christmas morning, December 25th", "2026-12-25 09:00", "part",
+     "Friday, December 25 morning", False),  # a closure
     ("Tomorrow, for 30.", "2026-11-26 16:30", "time", "tomorrow at 4:30 PM", True),  # tiny.en
     ("around for pm", "2026-11-25 16:00", "time", "today around 4 PM", True),
 ]  # fmt: skip
@@ -161,6 +170,8 @@ NO_TIME = [
     "can I talk to Dave",
     "I have two cars",
     "I'm calling for an update",  # "for" is four only next to a time
+    "give me a second",
+    "I may come by",
 ]
 
 
@@ -190,6 +201,14 @@ def test_a_time_already_past_today_is_the_next_day_the_store_is_open_then() -> N
     when = resolve("at five", friday_evening, HOURS)
     assert when is not None  # Saturday closes at 1 PM, Sunday closed: Monday
     assert (f"{when.at:%Y-%m-%d %H:%M}", when.spoken) == ("2026-11-30 17:00", "Monday at 5 PM")
+
+
+def test_a_part_of_the_day_already_over_is_the_next_open_days() -> None:
+    afternoon = datetime(2026, 11, 27, 15, tzinfo=STORE.tz)  # Friday 3 PM
+    when = resolve("first thing in the morning", afternoon, HOURS)
+    assert when is not None and (when.spoken, when.at.hour) == ("first thing tomorrow morning", 8)
+    when = resolve("this morning", afternoon, HOURS)  # said so: today
+    assert when is not None and when.at.date() == afternoon.date()
 
 
 def test_a_holiday_is_closed() -> None:
