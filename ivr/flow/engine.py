@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.domain import AdvisorInfo, CustomerInfo, DepartmentInfo, RepairOrderInfo, StoreInfo
+from ivr.domain import (
+    AdvisorInfo,
+    CustomerInfo,
+    DepartmentInfo,
+    RepairOrderInfo,
+    StoreInfo,
+    VehicleInfo,
+)
 from ivr.flow.channel import (
     CallChannel,
     CallerHungUp,
@@ -29,6 +36,7 @@ from ivr.flow.schema import RETURN, Flow, FlowSet, Step
 from ivr.flow.steps import STEP_TYPES
 from ivr.flow.templates import evaluate, render
 from ivr.hours import Hours, HoursView
+from ivr.slots import Facts, extract
 from ivr.speech import Understanding
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ class CallResult:
     path: list[str]  # "flow.step" in the order run
     outcome: Outcome
     vars: dict[str, Any]
+    slots: dict[str, Any] = field(default_factory=dict)
 
     @property
     def said(self) -> list[str]:
@@ -117,6 +126,8 @@ class Call:
     ro: RepairOrderInfo | None = None
     advisor: AdvisorInfo | None = None
     vars: dict[str, Any] = field(default_factory=dict)
+    # What the caller's words filled (ivr/slots), by kind: `slots.time`, `slots.advisor`, ...
+    slots: dict[str, Any] = field(default_factory=dict)
     log: list[LogLine] = field(default_factory=list)
     path: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
@@ -127,6 +138,7 @@ class Call:
     on_log: Callable[[LogLine], None] | None = None
     # The department whose number was dialled (None: the store itself, as before departments).
     department: DepartmentInfo | None = None
+    _store_advisors: list[AdvisorInfo] | None = field(default=None, repr=False)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -148,6 +160,7 @@ class Call:
             "advisor": self.advisor,
             "caller": self.caller or "",
             "vars": defaultdict(lambda: None, self.vars),  # an unset variable reads as None
+            "slots": defaultdict(lambda: None, self.slots),
             "now": now,
             "store_open": hours.open_at(now),
             "department": self.department,
@@ -232,6 +245,46 @@ class Call:
         if scores is None:
             self.note("no language model answered: speech not understood")
         return scores
+
+    async def fill_slots(self, kinds: Sequence[str], heard: str) -> dict[str, Any]:
+        """The slots of `kinds` that `heard` fills, read against this call (its "now", hours,
+        the store's advisors, the customer's vehicles); kept in `slots` for the next steps."""
+        advisors: list[AdvisorInfo] = []
+        if "advisor" in kinds:
+            advisors = await self.advisors()
+        facts = Facts(
+            now=self.now(), hours=self.hours(), advisors=advisors, vehicles=self.vehicles()
+        )
+        filled = extract(kinds, heard, facts)
+        self.slots.update(filled)
+        return filled
+
+    def vehicles(self) -> list[VehicleInfo]:
+        """The caller's vehicles: on file, and those of their open repair orders."""
+        if self.customer is None:
+            return []
+        found = list(self.customer.vehicles)
+        for ro in self.customer.open_repair_orders:
+            if ro.vehicle is not None and ro.vehicle not in found:
+                found.append(ro.vehicle)
+        return found
+
+    async def advisors(self) -> list[AdvisorInfo]:
+        """Who the caller may ask for by name: their own advisors first, then the store's
+        service advisors (one lookup a call)."""
+        if self._store_advisors is None:
+            try:
+                self._store_advisors = await self.records.group(self.store.id, "service")
+            except Exception as exc:  # noqa: BLE001 - names then come from the caller's record
+                log.warning("advisor names for store %s failed: %s", self.store.id, exc)
+                self._store_advisors = []
+        own = [self.advisor, self.customer.advisor if self.customer else None]
+        own += [r.advisor for r in (self.customer.open_repair_orders if self.customer else ())]
+        found: list[AdvisorInfo] = []
+        for advisor in [*own, *self._store_advisors]:
+            if advisor is not None and all(a.id != advisor.id for a in found):
+                found.append(advisor)
+        return found
 
     async def record(self, **options: Any) -> Recording:
         recording = await self.channel.record(**options)
@@ -319,7 +372,7 @@ class FlowEngine:
             except CallerHungUp:
                 pass
         assert call.outcome is not None
-        return CallResult(call.log, call.path, call.outcome, dict(call.vars))
+        return CallResult(call.log, call.path, call.outcome, dict(call.vars), dict(call.slots))
 
     async def _identify(self, call: Call, caller: str) -> None:
         """Who is calling. A failed lookup leaves the caller unknown: better than no call."""

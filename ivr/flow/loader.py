@@ -290,7 +290,11 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def _check_templates(
-    file: str, step: Step, raw_steps: _Map, known_vars: set[str], out: list[Problem]
+    file: str,
+    step: Step,
+    raw_steps: _Map,
+    known: tuple[set[str], set[str]],
+    out: list[Problem],
 ) -> None:
     """Compile every template and condition of a step and look for names nothing provides."""
     sources = [(f, s, False) for f, s in step.spec.templates()]
@@ -300,7 +304,9 @@ def _check_templates(
         line = line_of(raw_steps, [step.name, *_split(field)], step.line)
         try:
             (condition if is_expression else template)(source)
-            messages = undefined_names(source, expression=is_expression, known_vars=known_vars)
+            messages = undefined_names(
+                source, expression=is_expression, known_vars=known[0], known_slots=known[1]
+            )
         except TemplateSyntaxError as exc:
             messages = [f"template syntax error: {exc.message}"]
         out.extend(Problem(file, line, f"steps.{step.name}.{field}", m) for m in messages)
@@ -324,13 +330,13 @@ def _check_flow(
     parsed: _Parsed,
     flow_names: set[str],
     with_input: set[str],
-    known_vars: set[str],
+    known: tuple[set[str], set[str]],
     out: list[Problem],
 ) -> None:
     flow, raw = parsed.flow, parsed.raw
     file, raw_steps = flow.file, raw["steps"]
     for step in flow.steps.values():
-        _check_templates(file, step, raw_steps, known_vars, out)
+        _check_templates(file, step, raw_steps, known, out)
         _check_audio_files(flow, step, raw_steps, out)
     if not parsed.complete:
         return  # targets of steps that did not parse would all look missing
@@ -413,10 +419,14 @@ def load_flow_files(files: Iterable[Path]) -> FlowSet:
             message = f"flow {name!r} is also defined in {flows[name].file}"
             out.append(Problem(item.flow.file, item.raw.key_lines["name"], "name", message))
         flows[name] = item.flow
-    known_vars = {v for f in flows.values() for s in f.steps.values() for v in s.spec.assigns()}
+    steps = [s for f in flows.values() for s in f.steps.values()]
+    known = (
+        {v for s in steps for v in s.spec.assigns()},
+        {k for s in steps for k in s.spec.fills()},
+    )
     with_input = _flows_with_input(flows)
     for item in parsed:
-        _check_flow(item, set(flows), with_input, known_vars, out)
+        _check_flow(item, set(flows), with_input, known, out)
     if out:
         raise FlowLoadError(out)
     return FlowSet(flows)

@@ -28,6 +28,7 @@ CONTEXT_NAMES: frozenset[str] = frozenset(
         "advisor",
         "caller",
         "vars",
+        "slots",
         "now",
         "store_open",
         "department",
@@ -133,10 +134,13 @@ def evaluate(source: str, context: dict[str, Any]) -> bool:
     return bool(condition(source)(**context))
 
 
-def undefined_names(source: str, *, expression: bool, known_vars: set[str]) -> list[str]:
+def undefined_names(
+    source: str, *, expression: bool, known_vars: set[str], known_slots: set[str] | None = None
+) -> list[str]:
     """Names a template uses that nothing provides: typos like `custmer` or `vars.ro_numbr`.
 
-    `known_vars` are the variables some step in the flows sets (set, gather input, record).
+    `known_vars` are the variables some step in the flows sets (set, gather input, record);
+    `known_slots` the slots some gather fills (None: not checked).
     """
     text = f"{{{{ {source} }}}}" if expression else source
     ast = ENV.parse(text)
@@ -149,4 +153,11 @@ def undefined_names(source: str, *, expression: bool, known_vars: set[str]) -> l
         target = node.node
         if isinstance(target, nodes.Name) and target.name == "vars" and node.attr not in known_vars:
             problems.append(f"undefined variable vars.{node.attr} (no step sets it)")
+        if (
+            isinstance(target, nodes.Name)
+            and target.name == "slots"
+            and known_slots is not None
+            and node.attr not in known_slots
+        ):
+            problems.append(f"undefined slot slots.{node.attr} (no gather fills it)")
     return problems

@@ -25,6 +25,9 @@ Numbers (E.164):
                `--redis URL`, where a speech service (speech/recognizer.py) must run
   +15550100012 intents: INTENT_FLOW, an open "How can I help you today?" whose answer the
                speech service recognizes and classifies among its intents (same `--redis URL`)
+  +15550100013 shipped: the shipped flows (flows/) for a known caller with a Tahoe and a
+               Silverado in the shop, on a Wednesday at 10 AM; intents and slots from the
+               speech service (same `--redis URL`); reports the thread entries it wrote
   flowxfer-P:  the real flow engine running TRANSFER_FLOW (a transfer step ringing
                sip:advisor@127.0.0.1:P for 1.5 s, `otherwise` a goodbye), recorded
   anything else:       404
@@ -48,7 +51,7 @@ from typing import Any
 
 from ivr.flow import CallResult, FlowEngine, load_flows
 from ivr.flow.channel import CallerHungUp, Prompt, TransferStatus
-from ivr.flow.fakes import FakeRecords, store_from_dict
+from ivr.flow.fakes import FakeRecords, local_time, store_from_dict
 from ivr.flow.records import Records
 from ivr.speech import FakeTTS, Understanding
 from sip.channel import PjsuaChannel
@@ -58,6 +61,7 @@ from sip.worker import CallHandler, CallRouter, InboundCall, SipWorker
 from speech.recognizer import SpeechClient
 
 FLOWS = Path(__file__).resolve().parent / "flows"
+SHIPPED_FLOWS = Path(__file__).resolve().parents[2] / "flows"
 
 # A flow router without the product's call events (sip/lifecycle.py): FakeRecords, no Redis.
 ResultSink = Callable[[InboundCall, CallResult], Awaitable[None]]
@@ -91,6 +95,25 @@ def flow_router(
 FLOW_DID = "+15550100005"
 SPEECH_DID = "+15550100011"
 INTENT_DID = "+15550100012"
+SHIPPED_DID = "+15550100013"
+SHIPPED_NOW = "2026-11-25T10:00:00"  # a Wednesday morning, store time: open
+SHIPPED_GIVEN: dict[str, Any] = {
+    "store": {"name": "Hometown Motors", "dids": [SHIPPED_DID]},
+    "users": [
+        {"username": "alice", "name": "Alice Smith", "contact": "sip:alice@127.0.0.1:9"},
+        {"username": "bob", "name": "Bob Jones", "contact": "sip:bob@127.0.0.1:9"},
+    ],
+    "customer": {
+        "first_name": "Dana",
+        "last_name": "Reyes",
+        "phone": "+15552010001",  # sipp's caller
+        "advisor": "alice",
+        "repair_orders": [
+            {"number": "4711", "status": "Ready for Pickup", "vehicle": "2019 Chevrolet Tahoe"},
+            {"number": "4712", "status": "Tech Working", "vehicle": "2020 Chevrolet Silverado"},
+        ],
+    },
+}
 INTENT_FLOW = """
 name: main
 start: menu
@@ -332,6 +355,21 @@ def speech_flow_handler(
     return run
 
 
+def shipped_flow_handler(understanding: Understanding | None) -> CallHandler:
+    """The shipped flows on a real call, for SHIPPED_GIVEN's caller at SHIPPED_NOW."""
+    records = FakeRecords.from_dict(SHIPPED_GIVEN)
+    store = records.stores[0]
+    now = local_time(SHIPPED_NOW, store)
+    engine = FlowEngine(load_flows(SHIPPED_FLOWS), records, understanding=understanding)
+
+    async def run(channel: PjsuaChannel, call: InboundCall) -> None:
+        result = await engine.run(channel, store=store, caller=call.caller, clock=lambda: now)
+        await flow_done(call, result)
+        emit("thread", call=call.sip_call_id, entries=records.thread_entries)
+
+    return run
+
+
 def make_router(
     tts: FakeTTS, scratch: Path, understanding: Understanding | None = None
 ) -> CallRouter:
@@ -349,6 +387,9 @@ def make_router(
             emit("offered", call=call.sip_call_id, did=call.did, known=True)
             flow = SPEECH_FLOW if call.did == SPEECH_DID else INTENT_FLOW
             return speech_flow_handler(records, scratch, flow, understanding)
+        if call.did == SHIPPED_DID:
+            emit("offered", call=call.sip_call_id, did=call.did, known=True)
+            return shipped_flow_handler(understanding)
         if call.did == SLOW_DID:
             await asyncio.sleep(0.8)
             emit("routed", call=call.sip_call_id)

@@ -1,6 +1,8 @@
 """Speech gathers on real calls: the caller says "is my car ready" (piper, 8 kHz μ-law RTP from
 a pcap sipp plays) and the flow takes the status branch; a key still works in a speech gather;
-"I'm calling to check on my truck" to an open question reaches the status intent.
+"I'm calling to check on my truck" to an open question reaches the status intent; "I'll pick
+up my Tahoe tomorrow around nine" to the shipped main menu picks the Tahoe's RO of two and
+writes the pickup time on the thread.
 
 The worker (tests/e2e/app.py, number +15550100011) sends each utterance to a real speech
 service (speech/recognizer.py with tiny.en) over the test's Redis database, as in production.
@@ -19,6 +21,7 @@ from tests.e2e.harness import Sipp, WorkerProcess, require_tools, wav_to_ulaw, w
 
 SPEECH_DID = "+15550100011"
 INTENT_DID = "+15550100012"
+SHIPPED_DID = "+15550100013"
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,8 @@ def speech_worker(
     assert process.proc.returncode == 0, process.stderr_path.read_text()[-3000:]
 
 
-def _spoken(text: str) -> bytes:
-    """`text` by piper, as 8 kHz μ-law RTP in a pcap."""
+def _spoken(text: str, lead_silence: float = 0.3) -> bytes:
+    """`text` by piper, as 8 kHz μ-law RTP in a pcap, after `lead_silence` seconds."""
     import asyncio
 
     from speech.piper_tts import PiperTTS
@@ -60,7 +63,7 @@ def _spoken(text: str) -> bytes:
         tts = PiperTTS(Path(tmp))
         wav = asyncio.run(tts.render(text))
         payload = wav_to_ulaw(wav)
-        pcap = write_rtp_pcap(Path(tmp) / "speech.pcap", payload, lead_silence=0.3)
+        pcap = write_rtp_pcap(Path(tmp) / "speech.pcap", payload, lead_silence=lead_silence)
         return pcap.read_bytes()
 
 
@@ -110,3 +113,28 @@ def test_a_natural_request_reaches_its_intent(speech_worker: WorkerProcess, tmp_
     )
     assert done["path"][:2] == ["main.menu", "main.status"], done
     assert any(n.startswith("intent status (") for n in done["notes"]), done["notes"]
+
+
+def test_a_spoken_pickup_time_lands_on_the_thread(
+    speech_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    # The shipped greeting and question take about 4.6 s (FakeTTS): speak after them.
+    speech = _spoken("I'll pick up my Tahoe tomorrow around nine.", lead_silence=4.0)
+    (tmp_path / "speech.pcap").write_bytes(speech)
+    sipp = _sipp(speech_worker, tmp_path)
+    result = sipp.run("speech_say.xml", service=SHIPPED_DID, call_id="pickup", timeout=45.0)
+    assert result.returncode == 0, result.describe()
+    done = speech_worker.wait_for(
+        lambda e: e["event"] == "flow_result" and e["call"].startswith("pickup"), timeout=10
+    )
+    assert "main.pickup" in done["path"] and "find_ro.by_vehicle" in done["path"], done
+    assert any(n.startswith("slots: time tomorrow around 9 AM") for n in done["notes"]), done
+    assert "Thanks, we'll see you tomorrow around 9 AM for your 2019 Chevrolet Tahoe." in (
+        " ".join(done["said"])
+    )
+    thread = speech_worker.wait_for(
+        lambda e: e["event"] == "thread" and e["call"].startswith("pickup"), timeout=5
+    )
+    [entry] = thread["entries"]
+    assert entry["kind"] == "pickup" and "RO 4711 tomorrow around 9 AM" in entry["body"]
+    assert entry["data"]["pickup_at"] == "2026-11-26T09:00:00-05:00", entry

@@ -314,3 +314,36 @@ def test_bad_intent_thresholds(tmp_path: Path, extra: str, message: str) -> None
     line, field, got = only(tmp_path, text)
     assert (line, field) == (8, "steps.menu.gather")
     assert message in got
+
+
+@pytest.mark.parametrize(
+    ("extra", "choice", "field", "message"),
+    [
+        ("slots: [time, colour]", 'bye: {dtmf: "1"}', "steps.menu.gather.slots.1",
+         "Input should be 'ro_number', 'phone', 'time', 'advisor' or 'vehicle'"),
+        ("slots: [time, time]", 'bye: {dtmf: "1"}', "steps.menu.gather", "a slot is listed twice"),
+        ("slots: [vehicle]", 'bye: {slot: time}', "steps.menu.gather",
+         "choice bye takes slot time: list it in slots"),
+        ("slots: [time]", 'bye: {slot: time, dtmf: "1"}', "steps.menu.gather.choices.bye",
+         "a slot choice is taken by its slot alone"),
+    ],
+)  # fmt: skip
+def test_bad_slots_are_reported_at_their_line(
+    tmp_path: Path, extra: str, choice: str, field: str, message: str
+) -> None:
+    text = GOOD.replace("otherwise: bye", f"otherwise: bye\n      {extra}")
+    line, got_field, got = only(tmp_path, text.replace('bye: {dtmf: "1"}', choice))
+    assert got_field == field and got.startswith(message)
+    assert line == {"steps.menu.gather": 8, "steps.menu.gather.choices.bye": 11}.get(field, 13)
+
+
+def test_a_slot_no_gather_fills_is_an_undefined_name(tmp_path: Path) -> None:
+    text = GOOD.replace("otherwise: bye", "otherwise: bye\n      slots: [time]")
+    text = text.replace(
+        "hangup: Goodbye.", 'hangup: "See you {{ slots.time }} {{ slots.vehicle }}"'
+    )
+    assert only(tmp_path, text) == (
+        15,
+        "steps.bye.hangup.say",
+        "undefined slot slots.vehicle (no gather fills it)",
+    )

@@ -75,6 +75,10 @@ class StepSpec(BaseModel):
         """Variables (`vars.NAME`) this step sets."""
         return []
 
+    def fills(self) -> list[str]:
+        """Slots (`slots.KIND`) this step fills from what the caller says."""
+        return []
+
     def subflows(self) -> list[tuple[str, str]]:
         """(field, flow name) of flows this step calls."""
         return []

@@ -28,6 +28,9 @@ from ivr.flow.channel import GatherResult, Prompt
 from ivr.flow.steps.base import Seconds, StepSpec
 from ivr.flow.steps.set_vars import VarName
 from ivr.flow.steps.understand import confirmed, decide, describe, normalize
+from ivr.slots import SlotKind, slot_hints, spoken_digits
+from ivr.slots import describe as describe_slots
+from ivr.slots.generalize import generalize
 
 if TYPE_CHECKING:
     from ivr.flow.engine import Call
@@ -61,12 +64,17 @@ class Choice(BaseModel):
     examples: list[str] = Field(default_factory=list)
     # Asked when the model is unsure, e.g. "You'd like an update on your vehicle, right?"
     confirm: str | None = None
+    # Taken when the caller's words fill this slot and match no other choice ("Friday at 4"
+    # in a gather that asks when): the gather must list the slot in its `slots`.
+    slot: SlotKind | None = None
     next: str | None = None  # defaults to the choice's name
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Choice:
-        if self.dtmf is None and not self.phrases and not self.examples:
-            raise ValueError("a choice needs dtmf, phrases or examples")
+        if self.slot is not None and (self.dtmf or self.phrases or self.examples):
+            raise ValueError("a slot choice is taken by its slot alone: no dtmf, phrases, examples")
+        if self.dtmf is None and not self.phrases and not self.examples and self.slot is None:
+            raise ValueError("a choice needs dtmf, phrases, examples or a slot")
         if self.phrases and self.examples:
             raise ValueError("a choice has phrases or examples (an intent), not both")
         if self.confirm and not self.examples:
@@ -104,6 +112,9 @@ class Gather(StepSpec):
     # Keep what the caller said (speech that chose a choice) in `vars.NAME`, e.g. for "are you
     # open Saturday?" to know the day; never for a sensitive gather.
     heard_into: VarName | None = None
+    # What else to take from the caller's words into `slots.KIND` (ivr/slots): `ro_number`,
+    # `phone`, `time`, `advisor`, `vehicle`.
+    slots: list[SlotKind] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_shape(self) -> Gather:
@@ -116,6 +127,11 @@ class Gather(StepSpec):
             raise ValueError("heard_into keeps spoken choices: not with input or sensitive")
         if self.intents and any(c.phrases for c in self.choices.values()):
             raise ValueError("a gather matches speech by phrases or by intents' examples, not both")
+        if len(set(self.slots)) != len(self.slots):
+            raise ValueError("a slot is listed twice")
+        for name, choice in self.choices.items():
+            if choice.slot is not None and choice.slot not in self.slots:
+                raise ValueError(f"choice {name} takes slot {choice.slot}: list it in slots")
         if self.confirm_threshold is not None:
             if not self.intents:
                 raise ValueError("confirm_threshold is for intents: give the choices examples")
@@ -156,13 +172,8 @@ class Gather(StepSpec):
     def assigns(self) -> list[str]:
         return [self.input.into] if self.input else [self.heard_into] if self.heard_into else []
 
-
-def spoken_digits(text: str) -> str:
-    """'four seven one one', '4 7 1 1', '47 11' → '4711'; other words are skipped."""
-    out = []
-    for word in normalize(text).split():
-        out.append(word if word.isdigit() else _DIGIT_WORDS.get(word, ""))
-    return "".join(out)
+    def fills(self) -> list[str]:
+        return list(self.slots)
 
 
 def phrase_score(heard: str, phrase: str) -> float:
@@ -240,7 +251,7 @@ def _options(spec: Gather) -> dict[str, Any]:
     return dict(
         max_digits=1,
         terminator=None,
-        speech=any(c.phrases or c.examples for c in spec.choices.values()),
+        speech=bool(spec.slots) or any(c.phrases or c.examples for c in spec.choices.values()),
     )
 
 
@@ -252,7 +263,7 @@ async def handle(spec: Gather, call: Call) -> str | None:
         sensitive=spec.sensitive,
     )
     if options["speech"]:
-        options["hints"] = hints(spec)
+        options["hints"] = hints(spec) + await _name_hints(spec, call)
     for attempt in range(1, spec.attempts + 1):
         if attempt > 1 and spec.reprompt:
             await call.say(call.render(spec.reprompt))
@@ -262,6 +273,7 @@ async def handle(spec: Gather, call: Call) -> str | None:
         elif spec.prompt:
             prompt = Prompt(text=call.render(spec.prompt))
         result = await call.gather(prompt, **options)
+        filled = await _fill_slots(spec, call, result.heard) if result.heard else {}
         if spec.input is not None:
             number = result.digits or spoken_digits(result.heard or "")
             number = number[: spec.input.max_digits]
@@ -270,10 +282,16 @@ async def handle(spec: Gather, call: Call) -> str | None:
                 return None
             continue
         if spec.intents and result.heard and not result.digits:
-            chosen = await _understood(spec, call, result.heard)
+            chosen = await _understood(spec, call, result.heard, filled)
         else:
             chosen = match_choice(result, spec.choices, spec.accept_at)
-        if result.heard and not spec.sensitive and not spec.intents:
+        by_slot = None
+        if chosen is None and filled and not result.digits:
+            by_slot = next((n for n, c in spec.choices.items() if c.slot in filled), None)
+            chosen = by_slot
+        if by_slot is not None and not spec.sensitive:
+            call.note(f"heard → {by_slot} (slot {spec.choices[by_slot].slot})")
+        elif result.heard and not spec.sensitive and not spec.intents:
             best, score = best_choice(result.heard, spec.choices)
             if chosen is not None:
                 call.note(f"heard → {chosen} (score {score:.2f})")
@@ -288,30 +306,55 @@ async def handle(spec: Gather, call: Call) -> str | None:
     return spec.otherwise
 
 
-async def _understood(spec: Gather, call: Call, heard: str) -> str | None:
-    """The intent the caller meant (asking back when unsure), or None: a miss."""
+async def _name_hints(spec: Gather, call: Call) -> list[str]:
+    """The caller's own names for the recogniser (advisors, vehicle models), when the gather
+    listens for them: tiny.en writes "London" for Linda without them (bench/slot_eval.py)."""
+    advisors = await call.advisors() if "advisor" in spec.slots else []
+    vehicles = call.vehicles() if "vehicle" in spec.slots else []
+    return slot_hints(advisors, vehicles)
+
+
+async def _fill_slots(spec: Gather, call: Call, heard: str) -> dict[str, Any]:
+    """The gather's slots that `heard` fills, kept in `slots` (and the log, unless sensitive)."""
+    if not spec.slots:
+        return {}
+    filled = await call.fill_slots(spec.slots, heard)
+    if filled and not spec.sensitive:
+        call.note(f"slots: {describe_slots(filled)}")
+    return filled
+
+
+async def _understood(spec: Gather, call: Call, heard: str, filled: dict[str, Any]) -> str | None:
+    """The intent the caller meant (asking back when unsure), or None: a miss. The model hears
+    the filled slots as the examples say them ("my car" for "my Tahoe": ivr/slots/generalize)."""
     named = spoken_key(heard, spec.choices)
     if named:
         return named
-    scores = await call.understand(heard, spec.intents)
+    text = generalize(heard, filled)
+    scores = await call.understand(text, spec.intents)
     if scores is None:
         return None
     decision = decide(scores, spec.accept_at, spec.confirm_at)
     if not spec.sensitive:
-        scored = f"scores {describe(scores)}"
+        scored = f"scores {describe(scores)}" + (f'; as "{text}"' if text != heard else "")
         if decision.kind == "accept":
             call.note(f"intent {decision.intent} ({decision.score:.2f}; {scored})")
         elif decision.kind == "confirm":
-            call.note(f"unsure: confirm {decision.intent} ({decision.score:.2f} < "
-                      f"{spec.accept_at:.2f}; {scored})")
+            call.note(
+                f"unsure: confirm {decision.intent} ({decision.score:.2f} < "
+                f"{spec.accept_at:.2f}; {scored})"
+            )
         else:
             call.note(f"out of scope ({scored}; needs {spec.confirm_at:.2f} to confirm)")
     if decision.kind == "miss" or decision.intent is None:
         return None
     if decision.kind == "confirm":
         choice = spec.choices[decision.intent]
-        question = call.render(choice.confirm) if choice.confirm else (
-            f"Just to be sure: {choice.examples[0]}, right?")
+        question = (
+            call.render(choice.confirm)
+            if choice.confirm
+            else (f"Just to be sure: {choice.examples[0]}, right?")
+        )
         if not await confirmed(call, question, timeout=spec.timeout, sensitive=spec.sensitive):
             return None
     return decision.intent
