@@ -59,6 +59,7 @@ from events.calls import (
 from events.streams import Entry, dead_letter, ensure_group, stream_entries
 from ivr.domain import NEEDS_CALLBACK, Role, ThreadKind
 from ivr.flow.steps.voicemail import due_time
+from ivr.parts import ThreadPart
 from ivr.phone import try_e164
 from records import views
 from records.db import session_factory, transaction
@@ -800,30 +801,11 @@ def run_call_writer(
         consumer.close()
 
 
-class CallWriterPart:
+class CallWriterPart(ThreadPart):
     """The writer as a `driveline serve` part (see driveline/supervisor.py): a thread of its own."""
 
-    name = "call-writer"
-
     def __init__(self, engine: Engine, redis_url: str, consumer_name: str = "call-writer") -> None:
-        self.engine, self.redis_url, self.consumer_name = engine, redis_url, consumer_name
-        self.stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        def run(stopping: threading.Event) -> None:
+            run_call_writer(engine, redis_url, consumer_name=consumer_name, stop_event=stopping)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=run_call_writer,
-            args=(self.engine, self.redis_url),
-            kwargs={"consumer_name": self.consumer_name, "stop_event": self.stopping},
-            name="call-writer",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        super().__init__("call-writer", run, join_s=10)

@@ -186,8 +186,8 @@ class RecognizerService:
         pipe = self.redis.pipeline(transaction=False)
         pipe.rpush(reply_key(request_id), json.dumps(body))
         pipe.expire(reply_key(request_id), REPLY_TTL)
+        self.served += 1  # before the reply is out: whoever gets the reply sees it counted
         pipe.execute()
-        self.served += 1
 
 
 class UtteranceSTT:
