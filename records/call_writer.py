@@ -17,7 +17,7 @@ would queue on its lock). They publish `events/calls.py` events; this reads the 
 - An entry that can never be applied (bad payload, unknown store) goes to the dead-letter
   stream and is acked, so one bad event cannot stop every later call from being recorded.
   A database that is down is different: nothing is acked and the loop retries with backoff
-  (at most `MAX_BACKOFF_S` apart, so the rows follow within seconds of its return).
+  (at most `events.streams.MAX_BACKOFF_S` apart, so the rows follow within seconds of its return).
 - A call the worker answered without the record (`lookup_failed`: the database was down) has
   its caller matched by caller ID here, so its call, message and callback task go to the
   customer's thread and advisor.
@@ -56,7 +56,7 @@ from events.calls import (
     ThreadUpdated,
     parse_call_event,
 )
-from events.streams import Entry, dead_letter, ensure_group, stream_entries
+from events.streams import Entry, StreamConsumer, run_consumer, stream_entries
 from ivr.domain import NEEDS_CALLBACK, Role, ThreadKind
 from ivr.flow.steps.voicemail import due_time
 from ivr.parts import ThreadPart
@@ -92,7 +92,6 @@ CALLBACK_DUE_S = 7200.0  # same default as the voicemail step: within two busine
 # still be recognised as belonging to that call (clocks of worker and database may differ).
 MATCH_SLACK = timedelta(minutes=2)
 UNKNOWN = "unknown"
-MAX_BACKOFF_S = 2.0  # between retries while Redis or the database is down
 
 Notice = tuple[int, str, dict[str, Any]]  # (store_id, event type, data), sent after the commit
 
@@ -584,11 +583,13 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached: retry the entry later, never skip it."""
 
 
-class CallWriterConsumer:
-    """Reads the event stream through a consumer group and feeds `CallWriter`.
+class CallWriterConsumer(StreamConsumer):
+    """Reads the event stream through a consumer group and feeds `CallWriter`, in order.
 
     `poll_once` handles one batch and is what tests drive; `run_call_writer` loops over it.
     """
+
+    payload_field = "event"
 
     def __init__(
         self,
@@ -606,35 +607,39 @@ class CallWriterConsumer:
         region: str = "US",
         jobs_stream: str = JOBS_STREAM,
     ) -> None:
+        super().__init__(
+            redis_url,
+            consumer_name=consumer_name,
+            stream=stream,
+            group=group,
+            dead_letter_stream=dead_letter_stream,
+        )
         self.writer = CallWriter(engine, region=region)
         self.jobs_stream = jobs_stream  # where transcription jobs go
-        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=30)
         self.owns_bus = bus is None
         self.bus = bus or EventBus(redis_url)
-        self.consumer_name = consumer_name
-        self.stream, self.group, self.dead_letter_stream = stream, group, dead_letter_stream
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
         self.claim_every_s = claim_every_s
-        self._group_ready = False
         self._pending_first = True  # after a start or an error: our own pending entries first
         self._claimed_at = float("-inf")
 
     def close(self) -> None:
-        self.redis.close()
+        super().close()
         if self.owns_bus:
             self.bus.close()
 
     def reset(self) -> None:
         """After an error: re-check the group and re-read pending entries before new ones."""
-        self._group_ready = False
+        super().reset()
         self._pending_first = True
 
     def poll_once(self, block_ms: int = 1000) -> int:
         """Handle one batch: pending entries first (ours, or claimed from a dead consumer),
         else new ones, waiting up to `block_ms` for them. Returns how many were handled."""
-        if not self._group_ready:
-            self._ensure_group()
+        # From id 0: events published before the writer ever ran (a fresh install whose
+        # workers started first) are written too; re-applying old ones changes nothing.
+        self.ensure_group()
         if time.monotonic() - self._claimed_at >= self.claim_every_s:
             self._claim()
         if self._pending_first:
@@ -643,12 +648,6 @@ class CallWriterConsumer:
                 return self._handle(entries, redelivered=True)
             self._pending_first = False
         return self._handle(self._read(">", block_ms=block_ms), redelivered=False)
-
-    def _ensure_group(self) -> None:
-        # From id 0: events published before the writer ever ran (a fresh install whose
-        # workers started first) are written too; re-applying old ones changes nothing.
-        ensure_group(self.redis, self.stream, self.group)
-        self._group_ready = True
 
     def _claim(self) -> None:
         """Take over entries another consumer read but never acked (it crashed)."""
@@ -696,22 +695,22 @@ class CallWriterConsumer:
         raw = (fields or {}).get(b"event")
         if raw is None:  # trimmed from the stream while pending: nothing left to apply
             log.warning("entry %s has no event (trimmed?); acking", entry_id)
-            self._ack(entry_id)
+            self.ack(entry_id)
             return
         try:
             event = Event.decode(raw)
         except (ValueError, TypeError) as exc:
-            self._dead_letter(entry_id, raw, f"undecodable: {exc}")
+            self.dead_letter(entry_id, raw, f"undecodable: {exc}")
             return
         if event.type not in CALL_EVENTS:
-            self._ack(entry_id)
+            self.ack(entry_id)
             return
         try:
             notices = self._apply(event, redelivered)
         except (ValidationError, ValueError, DataError, IntegrityError) as exc:
             reason = _one_line(exc)
             log.warning("event %s (%s) set aside: %s", event.id, event.type, reason)
-            self._dead_letter(entry_id, raw, reason)
+            self.dead_letter(entry_id, raw, reason)
             return
         for store_id, event_type, data in notices:
             try:
@@ -719,7 +718,7 @@ class CallWriterConsumer:
             except redis.RedisError:
                 log.exception("could not publish %s for store %s", event_type, store_id)
         self._hand_to_transcription(event)
-        self._ack(entry_id)
+        self.ack(entry_id)
 
     def _hand_to_transcription(self, event: Event) -> None:
         """After the commit: keep the IVR's lines of a call, and once it ended with recordings,
@@ -752,21 +751,6 @@ class CallWriterConsumer:
         except DBAPIError as exc:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
 
-    def _ack(self, entry_id: bytes) -> None:
-        self.redis.xack(self.stream, self.group, entry_id)
-
-    def _dead_letter(self, entry_id: bytes, raw: bytes, error: str) -> None:
-        """Keep the entry for a person to look at, then ack it so later calls get written."""
-        dead_letter(
-            self.redis,
-            stream=self.stream,
-            group=self.group,
-            dead_letter_stream=self.dead_letter_stream,
-            entry_id=entry_id,
-            fields={"event": raw, "error": error[:500]},
-            consumer=self.consumer_name,
-        )
-
 
 def run_call_writer(
     engine: Engine,
@@ -780,25 +764,19 @@ def run_call_writer(
     **options: Any,
 ) -> None:
     """Write call events until `stop_event` is set (noticed within `block_ms`). Redis or the
-    database being down is waited out with backoff (at most `MAX_BACKOFF_S`, so the writer is
-    back within seconds of a Redis restart); the unacked entries are re-read after."""
+    database being down is waited out (events.streams.run_consumer: the writer is back within
+    seconds of a restart); the unacked entries are re-read after."""
     consumer = CallWriterConsumer(
         engine, redis_url, consumer_name=consumer_name, stream=stream, group=group, **options
     )
-    backoff = 0.5
     log.info("call writer %s reading %s as group %s", consumer_name, stream, group)
-    try:
-        while not stop_event.is_set():
-            try:
-                consumer.poll_once(block_ms=block_ms)
-                backoff = 0.5
-            except (redis.RedisError, DatabaseUnavailable, DBAPIError) as exc:
-                log.warning("call writer: %s; retrying in %.1fs", exc, backoff)
-                consumer.reset()
-                stop_event.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-    finally:
-        consumer.close()
+    run_consumer(
+        consumer,
+        stop_event,
+        what="call writer",
+        retry_on=(redis.RedisError, DatabaseUnavailable, DBAPIError),
+        block_ms=block_ms,
+    )
 
 
 class CallWriterPart(ThreadPart):

@@ -36,7 +36,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from events.calls import CallEnded, LegRole
-from events.streams import Entry, dead_letter, ensure_group, stream_entries
+from events.streams import Entry, StreamConsumer, run_consumer, stream_entries
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,14 @@ def default_consumer_name() -> str:
     return f"transcriber-{socket.gethostname()}-{os.getpid()}"
 
 
-class JobConsumer:
-    """Reads transcription jobs through the consumer group and runs `handler` on each.
+class JobConsumer(StreamConsumer):
+    """Reads transcription jobs through the consumer group and runs `handler` on each, one at
+    a time, retrying a failed one with backoff (`max_attempts`), then dead-lettering it.
 
     `poll_once` handles at most one job and is what tests drive; `run_jobs` loops over it.
     """
+
+    payload_field = "job"
 
     def __init__(
         self,
@@ -193,22 +196,18 @@ class JobConsumer:
         backoff_s: float = 5.0,
         max_backoff_s: float = 60.0,  # keep ≤ claim_idle: XAUTOCLAIM retries at that anyway
     ) -> None:
-        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=30)
+        super().__init__(
+            redis_url,
+            consumer_name=consumer_name,
+            stream=stream,
+            group=group,
+            dead_letter_stream=dead_letter_stream,
+        )
         self.handler = handler
-        self.consumer_name = consumer_name
-        self.stream, self.group, self.dead_letter_stream = stream, group, dead_letter_stream
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
-        self._group_ready = False
         self.done = 0  # jobs completed by this consumer (for the bench and logs)
-
-    def close(self) -> None:
-        self.redis.close()
-
-    def reset(self) -> None:
-        """After a Redis error: check the group again before the next read."""
-        self._group_ready = False
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1, 2, ...)."""
@@ -216,8 +215,7 @@ class JobConsumer:
 
     def poll_once(self, block_ms: int = 1000) -> bool:
         """Run one job if one is due: taken over, a retry, or new. Returns whether one ran."""
-        if not self._group_ready:
-            self._ensure_group()
+        self.ensure_group()
         claimed = self._claim()
         if claimed:
             return self._handle(claimed[0])
@@ -229,10 +227,6 @@ class JobConsumer:
         )
         entries = stream_entries(reply)
         return self._handle((entries[0], 1)) if entries else False
-
-    def _ensure_group(self) -> None:
-        ensure_group(self.redis, self.stream, self.group)
-        self._group_ready = True
 
     def _claim(self) -> list[tuple[Entry, int]]:
         """One job a dead (or stuck) worker left pending, now ours; with its attempt number."""
@@ -274,15 +268,15 @@ class JobConsumer:
         (entry_id, fields), attempt = item
         raw = (fields or {}).get(b"job")
         if raw is None:
-            self._ack(entry_id)
+            self.ack(entry_id)
             return False
         if attempt > self.max_attempts:
-            self._dead_letter(entry_id, raw, f"gave up after {attempt - 1} attempts")
+            self.dead_letter(entry_id, raw, f"gave up after {attempt - 1} attempts")
             return False
         try:
             job = TranscribeJob.model_validate_json(raw)
         except ValidationError as exc:
-            self._dead_letter(entry_id, raw, f"bad job: {exc.errors()[0]['msg']}")
+            self.dead_letter(entry_id, raw, f"bad job: {exc.errors()[0]['msg']}")
             return False
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(entry_id, stop), daemon=True)
@@ -290,12 +284,12 @@ class JobConsumer:
         try:
             self.handler(job)
         except PermanentJobError as exc:
-            self._dead_letter(entry_id, raw, str(exc))
+            self.dead_letter(entry_id, raw, str(exc))
             return True
         except Exception as exc:  # noqa: BLE001 - any failure: retried, then dead-lettered
             if attempt >= self.max_attempts:
                 log.exception("job %s (call %s) failed for good", entry_id, job.call_uuid)
-                self._dead_letter(entry_id, raw, f"{type(exc).__name__}: {exc}"[:500])
+                self.dead_letter(entry_id, raw, f"{type(exc).__name__}: {exc}"[:500])
             else:
                 log.warning(
                     "job %s (call %s) attempt %d failed: %s; retry in %.0fs",
@@ -309,7 +303,7 @@ class JobConsumer:
         finally:
             stop.set()
             beat.join()
-        self._ack(entry_id)
+        self.ack(entry_id)
         self.done += 1
         return True
 
@@ -324,38 +318,14 @@ class JobConsumer:
             except redis.RedisError as exc:
                 log.warning("heartbeat for job %s: %s", entry_id, exc)
 
-    def _ack(self, entry_id: bytes) -> None:
-        self.redis.xack(self.stream, self.group, entry_id)
-
-    def _dead_letter(self, entry_id: bytes, raw: bytes, error: str) -> None:
-        """Keep the job for a person to look at (and re-queue), then ack it."""
+    def dead_letter(self, entry_id: bytes, raw: bytes, error: str) -> None:
         log.error("job %s dead-lettered: %s", entry_id, error)
-        dead_letter(
-            self.redis,
-            stream=self.stream,
-            group=self.group,
-            dead_letter_stream=self.dead_letter_stream,
-            entry_id=entry_id,
-            fields={"job": raw, "error": error[:500]},
-            consumer=self.consumer_name,
-        )
+        super().dead_letter(entry_id, raw, error)
 
 
 def run_jobs(consumer: JobConsumer, stop_event: threading.Event, block_ms: int = 1000) -> None:
     """Run jobs until `stop_event` is set; Redis being down is waited out with backoff."""
-    backoff = 0.5
-    try:
-        while not stop_event.is_set():
-            try:
-                consumer.poll_once(block_ms=block_ms)
-                backoff = 0.5
-            except redis.RedisError as exc:
-                log.warning("transcriber: %s; retrying in %.1fs", exc, backoff)
-                consumer.reset()
-                stop_event.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
-    finally:
-        consumer.close()
+    run_consumer(consumer, stop_event, what="transcriber", block_ms=block_ms)
 
 
 def pending_jobs(client: redis.Redis, stream: str = STREAM, group: str = GROUP) -> int:

@@ -405,7 +405,7 @@ def test_a_crash_after_the_commit_is_claimed_by_another_consumer_without_duplica
         acks.append(entry_id)
         doomed.redis.xack(streams["stream"], streams["group"], entry_id)
 
-    monkeypatch.setattr(doomed, "_ack", ack_then_die)
+    monkeypatch.setattr(doomed, "ack", ack_then_die)
     with pytest.raises(Killed):
         doomed.poll_once(block_ms=10)
     assert pending(redis_url, streams) == len(events) - 3  # the committed one and the unread rest
