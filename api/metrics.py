@@ -36,10 +36,10 @@ from api.auth import authenticate
 from api.deps import SessionDep, get_bus, get_settings_dep
 from events.bus import STREAM as EVENT_STREAM
 from events.health import QueueFigures, live_workers, queue_figures
+from events.transcription import GROUP as TRANSCRIBE_GROUP
+from events.transcription import STREAM as TRANSCRIBE_STREAM
 from ivr.domain import Role
 from records.call_writer import GROUP as CALL_WRITER_GROUP
-from transcription.jobs import GROUP as TRANSCRIBE_GROUP
-from transcription.jobs import STREAM as TRANSCRIBE_STREAM
 
 log = logging.getLogger(__name__)
 

@@ -57,6 +57,14 @@ from events.calls import (
     parse_call_event,
 )
 from events.streams import Entry, StreamConsumer, run_consumer, stream_entries
+from events.transcription import STREAM as JOBS_STREAM
+from events.transcription import (
+    enqueue,
+    forget_prompts,
+    job_for,
+    remember_prompt,
+    remembered_prompts,
+)
 from ivr.domain import NEEDS_CALLBACK, Role, ThreadKind
 from ivr.flow.steps.voicemail import due_time
 from ivr.parts import ThreadPart
@@ -73,14 +81,6 @@ from records.models import (
     ThreadEntry,
     User,
     user_stores,
-)
-from transcription.jobs import STREAM as JOBS_STREAM
-from transcription.jobs import (
-    enqueue,
-    forget_prompts,
-    job_for,
-    remember_prompt,
-    remembered_prompts,
 )
 
 log = logging.getLogger(__name__)
@@ -722,7 +722,7 @@ class CallWriterConsumer(StreamConsumer):
 
     def _hand_to_transcription(self, event: Event) -> None:
         """After the commit: keep the IVR's lines of a call, and once it ended with recordings,
-        enqueue its one transcription job (transcription/jobs.py). A Redis error leaves the
+        enqueue its one transcription job (events/transcription.py). A Redis error leaves the
         entry pending; both steps are idempotent, so the re-read repeats them harmlessly."""
         if event.type not in (CALL_STEP, CALL_ENDED):
             return

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
+from events.transcription import GROUP, STREAM
 from ivr.config import get_settings, hide_password
-from transcription.jobs import GROUP, STREAM
 
 
 @click.command("transcribe")

@@ -15,18 +15,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from events.bus import EventBus
+from events.transcription import TranscribeJob
 from ivr.parts import ThreadPart
 from ivr.speech import STT
 from records.db import session_factory, transaction
 from records.transcripts import store_vocabulary
 from transcription.attach import attach
-from transcription.jobs import (
-    JobConsumer,
-    PermanentJobError,
-    TranscribeJob,
-    default_consumer_name,
-    run_jobs,
-)
+from transcription.jobs import JobConsumer, PermanentJobError, default_consumer_name, run_jobs
 from transcription.merge import SPEAKERS, Line, PromptLine, merge, prompt_lines, shift
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from api.app import create_app
 from events.bus import EventBus
 from events.health import WORKER_INDEX, Heartbeat, WorkerStats
+from events.transcription import GROUP as TRANSCRIBE_GROUP
+from events.transcription import STREAM as TRANSCRIBE_STREAM
 from ivr.config import Settings
 from tests.api.conftest import World
-from transcription.jobs import GROUP as TRANSCRIBE_GROUP
-from transcription.jobs import STREAM as TRANSCRIBE_STREAM
 
 SCRAPE_TOKEN = "scrape-me-0123456789"
 

@@ -13,17 +13,15 @@ import pytest
 import redis
 
 from events.calls import CallEnded, RecordingInfo
-from ivr.domain import Disposition
-from transcription.jobs import (
-    JobConsumer,
-    PermanentJobError,
+from events.transcription import (
     TranscribeJob,
     enqueue,
     job_for,
-    pending_jobs,
     remember_prompt,
     remembered_prompts,
 )
+from ivr.domain import Disposition
+from transcription.jobs import JobConsumer, PermanentJobError, pending_jobs
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 SHA = "c" * 64

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from events.bus import STREAM as EVENTS
 from events.bus import Event, EventBus
+from events.transcription import TranscribeJob, enqueue
 from ivr.redact import MASK
 from ivr.speech import FakeSTT
 from records.models import ThreadEntry, Transcript, TranscriptSegment
 from tests.transcription.calls import Call, publish, write_call
-from transcription.jobs import JobConsumer, TranscribeJob, enqueue, pending_jobs
+from transcription.jobs import JobConsumer, pending_jobs
 from transcription.worker import Transcriber
 
 CALLER_SAYS = "Hi, is my Equinox ready? My card is 4111 1111 1111 1111."
