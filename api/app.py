@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import metrics
 from api.auth import TokenExpired
@@ -89,6 +90,8 @@ def create_app(
     api.include_router(customer_data.router)
     app.include_router(api)
     app.add_middleware(SecurityHeaders, cookie_secure=settings.cookie_secure)
+    if settings.forwarded_allow_ips:  # outermost: every part sees the client's own address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     _add_error_handlers(app)
     mount_web(app)  # the web pages under / (api/web); after the API's error handlers it wraps
     return app

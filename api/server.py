@@ -16,7 +16,11 @@ class ApiServer:
 
     def __init__(self, app: Any, host: str, port: int, startup_timeout_s: float = 30) -> None:
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+            # proxy_headers off: the app believes X-Forwarded-* only from its own
+            # `forwarded_allow_ips` (api/app.py), the same under uvicorn and in tests.
+            uvicorn.Config(
+                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+            )
         )
         self.startup_timeout_s = startup_timeout_s
         self._thread: threading.Thread | None = None

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         "that talks http to us): Secure cookies and HSTS; false: never; none: by the scheme "
         "of each request.",
     )
+    forwarded_allow_ips: list[str] = Field(
+        default=["127.0.0.1"],
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "
+        "(addresses or networks, `*` for any): login throttling then counts the client's "
+        "address, not the proxy's. From anyone else the headers are ignored; [] believes none.",
+    )
     login_max_hashing: int = Field(
         default=4,
         ge=1,

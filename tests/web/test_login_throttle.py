@@ -99,6 +99,33 @@ def test_one_address_guessing_many_names_backs_off(app_for) -> None:  # type: ig
     assert attempt(app_for("10.0.0.2"), "ann", PASSWORD)[0] == 303  # ann elsewhere: fine
 
 
+def test_behind_a_trusted_proxy_each_client_counts_for_itself(  # type: ignore[no-untyped-def]
+    app_for, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The proxy (127.0.0.1 unless `forwarded_allow_ips` says otherwise) names the client:
+    one guessing names behind it backs off, another behind it does not. From anyone else the
+    header is ignored, so a guesser cannot spread its attempts over made-up addresses."""
+    caplog.set_level(logging.WARNING, logger="api.web.login_guard")
+    guesser = app_for("127.0.0.1")
+    guesser.headers["X-Forwarded-For"] = "203.0.113.9"
+    for n in range(FREE_PER_ADDRESS):
+        assert attempt(guesser, f"user{n}", "password1")[0] == 401
+    assert attempt(guesser, "ann", PASSWORD)[0] == 429
+    neighbour = app_for("127.0.0.1")
+    neighbour.headers["X-Forwarded-For"] = "198.51.100.4"
+    assert attempt(neighbour, "ann", PASSWORD)[0] == 303
+    assert "'user0' from 203.0.113.9" in caplog.text
+
+    spoofer = app_for("192.0.2.50")
+    spoofer.headers["X-Forwarded-For"] = "198.51.100.77"
+    assert attempt(spoofer, "mary", "wrong")[0] == 401
+    assert "'mary' from 192.0.2.50" in caplog.text
+    nobody = app_for("127.0.0.1", forwarded_allow_ips=[])
+    nobody.headers["X-Forwarded-For"] = "198.51.100.78"
+    assert attempt(nobody, "mary", "wrong")[0] == 401
+    assert "'mary' from 127.0.0.1" in caplog.text
+
+
 def test_a_login_beyond_the_hash_cap_gets_503_not_a_queue(app_for) -> None:  # type: ignore[no-untyped-def]
     client = app_for("10.0.0.1", login_max_hashing=1)
     guard: LoginGuard = client.app.state.login_guard  # type: ignore[attr-defined]
