@@ -225,8 +225,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--voices", default=",".join(VOICES))
-    parser.add_argument("--text", action="store_true",
-                        help="Only the text-level intent evaluation (bench/intents.txt).")
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="Only the text-level intent evaluation (bench/intents.txt).",
+    )
     args = parser.parse_args()
     if args.text:
         from bench.intent_eval import run_text

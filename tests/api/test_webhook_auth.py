@@ -218,7 +218,7 @@ def test_the_readme_example_signs_as_the_server_checks(
     section = text[text.index("### DMS webhooks") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
     key_id, secret = api.world.integrations["A"]
-    code = re.sub(r'KEY_ID, SECRET = .*', f'KEY_ID, SECRET = "{key_id}", "{secret}"', code)
+    code = re.sub(r"KEY_ID, SECRET = .*", f'KEY_ID, SECRET = "{key_id}", "{secret}"', code)
     code = code.replace("/70123/", f"/{SHARED_RO}/")
     answers: list[httpx.Response] = []
 

@@ -772,4 +772,3 @@ def test_a_queued_job_to_a_premium_number_is_refused_by_the_worker(rig: Rig) -> 
     finally:
         trunk.close()
         advisor.close()
-

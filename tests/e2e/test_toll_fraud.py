@@ -33,9 +33,7 @@ def test_a_refer_from_the_caller_is_declined_and_dials_nothing(
     worker: WorkerProcess, sipp: Sipp, fraud_target: socket.socket, scheme: str
 ) -> None:
     port = fraud_target.getsockname()[1]
-    refer_to = (
-        f"sip:+19005550199@127.0.0.1:{port}" if scheme == "sip" else "tel:+19005550199"
-    )
+    refer_to = f"sip:+19005550199@127.0.0.1:{port}" if scheme == "sip" else "tel:+19005550199"
     result = sipp.run("refer.xml", service=HOLD, call_id=f"refer-{scheme}", keys={
         "refer_to": refer_to,
     })  # fmt: skip

@@ -91,9 +91,7 @@ class Caller:
         channel = FakeChannel(list(inputs), transfers=transfers)
         caller = (given or {}).get("caller", GIVEN["caller"])
         engine = FlowEngine(flow_set, records, max_steps=max_steps, understanding=understanding)
-        result = await engine.run(
-            channel, store=store, caller=caller, flow=flow, clock=lambda: at
-        )
+        result = await engine.run(channel, store=store, caller=caller, flow=flow, clock=lambda: at)
         return Run(result, channel, records)
 
 

@@ -99,6 +99,6 @@ def test_flows_run_shows_the_intent_and_score_of_a_request(capsys: object) -> No
     )
     lines = capsys.readouterr().out.splitlines()  # type: ignore[attr-defined]
     assert 'IVR: "How can I help you today?"' in lines
-    assert "CALLER: says \"I'm calling to check on my truck\"" in lines
+    assert 'CALLER: says "I\'m calling to check on my truck"' in lines
     (note,) = [line for line in lines if line.startswith("  (intent ")]
     assert note.startswith("  (intent status (0.") and "scores status 0." in note

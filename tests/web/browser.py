@@ -21,7 +21,6 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "demo-password"
 
 
-
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """The app on 127.0.0.1 (a free port) while the block runs; yields its base URL."""

@@ -62,7 +62,6 @@ LINES = [
 ]
 
 
-
 @dataclass
 class Site:
     url: str

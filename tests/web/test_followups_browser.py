@@ -29,7 +29,6 @@ from tests.web.browser import PASSWORD, open_page, serve, shoot
 BRAKES = "Front brake pads at 3 mm"  # a demo declined item of alice's, overdue
 
 
-
 @dataclass
 class Site:
     url: str
