@@ -23,6 +23,8 @@ from pathlib import Path
 
 from ivr.flow.steps.gather import Choice, Gather, best_choice
 from ivr.flow.steps.understand import decide, normalize
+from ivr.slots import Facts, extract
+from ivr.slots.generalize import generalize
 
 SET = Path(__file__).with_name("intents.txt")
 HOLDOUT = Path(__file__).with_name("intents_holdout.txt")
@@ -137,6 +139,42 @@ def embedding_scorer(method: str) -> Scorer:
     return classifier.scores
 
 
+def caller_facts() -> Facts:
+    """A caller of a demo-like store on a weekday morning who owns every vehicle the set names
+    and whose store has the advisors it names: what the gather's slots read the words against."""
+    from datetime import datetime
+
+    from ivr.domain import AdvisorInfo, StoreInfo, VehicleInfo
+    from ivr.hours import Hours
+
+    week = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")}
+    store = StoreInfo(id=1, name="Demo Chevrolet", timezone="America/New_York", hours=week)
+    models = ("Equinox", "Tahoe", "Silverado", "Malibu", "Trax", "Traverse", "Suburban",
+              "Colorado", "Camaro", "Blazer")  # fmt: skip
+    return Facts(
+        now=datetime(2026, 11, 25, 10, 0, tzinfo=store.tz),
+        hours=Hours.of(store),
+        advisors=[
+            AdvisorInfo(1, "Dave Brown", "dbrown"),
+            AdvisorInfo(2, "Bob Stone", "bstone"),
+            AdvisorInfo(3, "Alice Ng", "alice"),
+        ],
+        vehicles=[VehicleInfo(i, 2021, "Chevrolet", m) for i, m in enumerate(models, 1)],
+    )
+
+
+def as_the_gather_hears(scorer: Scorer) -> Scorer:
+    """`scorer` on what the menu gather classifies: the words with the slots they fill said the
+    way the examples say them ("my car" for "my Tahoe": ivr/slots/generalize.py)."""
+    facts = caller_facts()
+    kinds = menu().slots
+
+    def scored(text: str, intents: dict[str, list[str]]) -> dict[str, float]:
+        return scorer(generalize(text, extract(kinds, text, facts)), intents)
+
+    return scored
+
+
 def phrase_scorer(text: str, intents: dict[str, list[str]]) -> dict[str, float]:
     """rapidfuzz phrase matching (the gather's matcher before intents), examples as phrases."""
     choices = {name: Choice(phrases=examples) for name, examples in intents.items()}
@@ -217,9 +255,16 @@ def run_text() -> None:
             f"{len(repeats)} also an example of the flow {repeats}"
         )
         shipped = evaluate(
-            "embeddings, blend (shipped)", scorers["blend"], spec.accept_at, spec.confirm_at, data
+            "embeddings, blend, slots generalized (shipped)",
+            as_the_gather_hears(scorers["blend"]),
+            spec.accept_at,
+            spec.confirm_at,
+            data,
         )
-        reports = [shipped]
+        raw = evaluate(
+            "embeddings, blend, raw words", scorers["blend"], spec.accept_at, spec.confirm_at, data
+        )
+        reports = [shipped, raw]
         for method, scorer in scorers.items():
             reports.append(sweep(scorer, data, f"embeddings, {method} (best thresholds)"))
         reports.append(
