@@ -293,7 +293,7 @@ class HealthOut(BaseModel):
     redis: str
 
 
-# --- line items and follow-ups (records/followups.py) -------------------------------------
+# --- line items and follow-ups (records/followups/) -------------------------------------
 
 LineStatusName = Annotated[str, Field(pattern=r"^(recommended|approved|declined|done)$")]
 Description = Annotated[str, Field(min_length=1, max_length=2000), _Clean]

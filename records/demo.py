@@ -440,7 +440,7 @@ def _sales(session: Session, store: Store, now: datetime) -> None:
         )
 
 
-# Declined repairs offered again (records/followups.py): (advisor, description, cents).
+# Declined repairs offered again (records/followups/): (advisor, description, cents).
 DECLINED = (
     ("alice", "Front brake pads at 3 mm", 28950),
     ("alice", "Coolant flush", 14995),

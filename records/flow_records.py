@@ -188,7 +188,7 @@ class SqlRecords:
         trigger: str | None = None,
         due_at: datetime | None = None,
     ) -> None:
-        """records/followups.py makes it (owner: the RO's advisor), then `follow_up.changed`."""
+        """records/followups/ makes it (owner: the RO's advisor), then `follow_up.changed`."""
 
         def write(session: Session) -> dict[str, Any]:
             ro = session.get(RepairOrder, repair_order_id)

@@ -1,6 +1,6 @@
 """Working follow-ups: a promise made on a repair order, the outcome of a follow-up call.
 
-The rules (triggers, retries, wording) live in records/followups.py; these functions add who
+The rules (triggers, retries, wording) live in records/followups/; these functions add who
 may do it (advisors work their own follow-ups, managers and admins their stores'), the commit
 and the events, so the API and the pages cannot differ.
 """

@@ -1,6 +1,6 @@
 """Follow-ups: declined service offered again, promises kept, silent defectors won back.
 
-The rules live in records/followups.py, the workflows in usecases/followups.py; these routes
+The rules live in records/followups/, the workflows in usecases/followups.py; these routes
 parse and render. Advisors
 work their own list; managers and admins see their stores' (with `overdue=true`: what is
 late, whoever owns it).

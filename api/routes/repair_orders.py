@@ -107,7 +107,7 @@ def change_status(
     )
 
 
-# --- line items and DMS events (declined service and promises: records/followups.py) -------
+# --- line items and DMS events (declined service and promises: records/followups/) -------
 
 
 def _ro(session: Session, scope: ScopeDep, ro_id: int) -> RepairOrder:

@@ -4,7 +4,7 @@ recommended on it.
 A changed status of a known repair order is a status change like the webhook's: it goes
 through `usecases.status` (status event, thread entry, promises, the pickup call), and what
 it announces waits for the file's commit (`applying.announcements`). A declined line item
-becomes a follow-up through records/followups.py.
+becomes a follow-up through records/followups/.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def apply_repair_order(session: Session, row: Row, now: datetime) -> str:
 
 def apply_line_item(session: Session, row: Row, now: datetime) -> str:
     """A recommended repair on an RO, keyed by its line code; declined, it becomes a
-    follow-up (records/followups.py), approved or done closes that follow-up."""
+    follow-up (records/followups/), approved or done closes that follow-up."""
     store = row_store(session, row)
     number = row.required("repair_order")
     ro = _by_number(session, store, number)

@@ -205,12 +205,13 @@ def test_the_stream_outlives_a_redis_restart(
             before = publish_call_event(bus, _ringing(store))
             frames.until(lambda f: f.get("id") == before.id)
             private_redis.stop()
-            frames.until(lambda f: "redis unavailable, reconnecting" in f["comments"])
-            frames.until(lambda f: "ping" in f["comments"])  # still open while Redis is away
+            # Waits across the restart are long: a loaded box takes seconds to restart Redis.
+            frames.until(lambda f: "redis unavailable, reconnecting" in f["comments"], 10)
+            frames.until(lambda f: "ping" in f["comments"], 10)  # open while Redis is away
             private_redis.start()
-            frames.until(lambda f: "reconnected" in f["comments"])
+            frames.until(lambda f: "reconnected" in f["comments"], 10)
             after = publish_call_event(EventBus(private_redis.url), _ringing(store))
-            [got] = _events(frames.until(lambda f: f.get("id") == after.id))
+            [got] = _events(frames.until(lambda f: f.get("id") == after.id, 10))
             assert got.type == "call.ringing"
     finally:
         server.stop()

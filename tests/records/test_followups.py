@@ -1,4 +1,4 @@
-"""records/followups.py on both databases: every queue rule with hand-computed times.
+"""records/followups/ on both databases: every queue rule with hand-computed times.
 
 NOW is Wed 25 Nov 2026 15:00 UTC; the store keeps the defaults unless a test sets
 `Store.follow_ups` (30 days' delay, 9 months' window, retry after 2 days, 3 attempts, 15 min
