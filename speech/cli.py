@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 @click.command("speech")
 @click.option("--batch", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests taken from the queue at once.")  # fmt: skip
-def speech(batch: int) -> None:
+@click.option("--name", default=None,
+              help="This service's name in Redis (default: the host name). Keep it stable "
+                   "and unique: a restarted service answers the requests it held.")  # fmt: skip
+def speech(batch: int, name: str | None) -> None:
     """Recognize and understand callers' speech for every SIP worker (models loaded once).
 
     Run one per host (or more for more speech gathers at once): they share one Redis queue.
@@ -26,7 +29,7 @@ def speech(batch: int) -> None:
     settings = get_settings()
     stt = endpointed_stt(settings.stt_model_dir, settings.stt_threads)
     service = RecognizerService(
-        settings.redis_url, stt, batch=batch, classifier=intent_classifier()
+        settings.redis_url, stt, batch=batch, classifier=intent_classifier(), name=name
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: service.stopping.set())

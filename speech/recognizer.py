@@ -10,10 +10,16 @@ took simply times out on the worker's side. The protocol:
 
     worker:   RPUSH driveline:stt:requests  <json header>\\n<16-bit PCM>
               header = {id, rate, prompt, deadline (unix time)}
-    service:  BLPOP the list (then LPOP up to `batch` more that are already waiting),
-              transcribe each with the one loaded model, skip those past their deadline,
-              RPUSH driveline:stt:reply:<id> <json {text, confidence, seconds}>, EXPIRE 30 s
+    service:  BLMOVE the list to its own driveline:stt:taken:<name> (then LMOVE up to `batch`
+              more that are already waiting), transcribe each with the one loaded model, skip
+              those past their deadline, RPUSH driveline:stt:reply:<id> <json {text,
+              confidence, seconds}>, EXPIRE 30 s, then LREM it from its taken list
     worker:   BLPOP driveline:stt:reply:<id> for `timeout` seconds
+
+A service killed with requests in hand (SIGKILL, OOM) leaves them on its taken list; started
+again under the same name (the host's, by default) it first puts them back at the head of the
+queue, so an utterance still within its deadline is answered by the new life (the model
+loads in under a second) instead of timing out.
 
 The same queue classifies text for intent gathers (speech/intents.py): header = {id, kind:
 "classify", text, intents: {name: [examples]}, deadline}, no PCM; the reply is {scores}. One
@@ -30,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
 import time
 import uuid
@@ -51,6 +58,7 @@ if TYPE_CHECKING:  # the SIP worker imports this module for the client: no model
 log = logging.getLogger(__name__)
 
 REQUESTS = "driveline:stt:requests"
+TAKEN = "driveline:stt:taken:{name}"  # the requests a service holds, until answered
 ALIVE = "driveline:stt:alive"
 REPLY_TTL = 30  # seconds a reply waits for a worker that gave up
 ALIVE_TTL = 5
@@ -116,8 +124,10 @@ class RecognizerService:
         *,
         batch: int = 8,
         classifier: IntentClassifier | None = None,
+        name: str | None = None,
     ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.taken = TAKEN.format(name=name or socket.gethostname())
         self.stt = stt
         self.classifier = classifier  # None: classify requests get no scores (keys still work)
         self.batch = batch
@@ -126,17 +136,25 @@ class RecognizerService:
 
     def run(self) -> None:
         backoff = 0.5
+        requeued = False
         while not self.stopping.is_set():
             try:
+                if not requeued:
+                    self._requeue_taken()
+                    requeued = True
                 self.redis.set(ALIVE, "1", ex=ALIVE_TTL)
-                popped = self.redis.blpop([REQUESTS], timeout=1)
-                if popped is None:
-                    continue
-                raws = [popped[1], *(self.redis.lpop(REQUESTS, self.batch - 1) or [])]
+                raws = self._take()
                 for raw in raws:
-                    self._serve(Request.decode(raw))
+                    try:
+                        request = Request.decode(raw)
+                    except (ValueError, KeyError, TypeError) as exc:  # never again, on restart
+                        log.warning("speech service: dropped a malformed request (%s)", exc)
+                    else:
+                        self._serve(request)
+                    self.redis.lrem(self.taken, 1, raw)
                 backoff = 0.5
             except redis.RedisError as exc:
+                requeued = False  # what we held when Redis went away: back to the queue
                 log.warning("speech service: %s; retrying in %.1fs", exc, backoff)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -145,6 +163,26 @@ class RecognizerService:
         except redis.RedisError:
             pass
         self.redis.close()
+
+    def _take(self) -> list[bytes]:
+        """Up to `batch` requests, moved onto our taken list (waiting up to 1 s for the first)."""
+        first: bytes | None = self.redis.blmove(REQUESTS, self.taken, 1, "LEFT", "RIGHT")
+        raws = [] if first is None else [first]
+        while raws and len(raws) < self.batch:
+            more: bytes | None = self.redis.lmove(REQUESTS, self.taken, "LEFT", "RIGHT")
+            if more is None:
+                break
+            raws.append(more)
+        return raws
+
+    def _requeue_taken(self) -> None:
+        """What a previous life of this service held when it died goes back to the queue's
+        head, oldest first; the ones past their deadline are then skipped as usual."""
+        count = 0
+        while self.redis.lmove(self.taken, REQUESTS, "RIGHT", "LEFT") is not None:
+            count += 1
+        if count:
+            log.warning("put back %d speech request(s) a previous run left unanswered", count)
 
     def _serve(self, request: Request) -> None:
         if time.time() > request.deadline:

@@ -15,6 +15,7 @@ from ivr.speech import FakeSTT
 from speech.recognizer import (
     ALIVE,
     REQUESTS,
+    TAKEN,
     RecognizerService,
     SpeechClient,
     encode_request,
@@ -119,3 +120,29 @@ def test_expired_requests_are_skipped(
     assert popped is not None
     assert client.exists(reply_key("old")) == 0
     assert len(stt.calls) == 1
+
+
+def test_a_restarted_service_answers_what_its_killed_life_held(
+    redis_url: str, stt: FakeSTT
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    taken = TAKEN.format(name="box")
+    client.delete(ALIVE, REQUESTS, taken)
+    # as a SIGKILLed service leaves it: moved off the queue onto its taken list, unanswered
+    client.rpush(taken, encode_request("held", PCM, 8000, None, timeout=5))
+    client.rpush(REQUESTS, encode_request("queued", PCM, 8000, None, timeout=5))
+    running = RecognizerService(redis_url, stt, name="box")
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    try:
+        assert client.blpop([reply_key("held")], timeout=5) is not None
+        assert client.blpop([reply_key("queued")], timeout=5) is not None
+        assert len(stt.calls) == 2
+        deadline = time.monotonic() + 2
+        while client.llen(taken):  # each answered request leaves the taken list
+            assert time.monotonic() < deadline, "answered requests left on the taken list"
+            time.sleep(0.02)
+    finally:
+        running.stopping.set()
+        thread.join(timeout=5)
+        client.delete(ALIVE, REQUESTS, taken)
