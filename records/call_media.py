@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from records.models import Call, Recording, ThreadEntry, Transcript, TranscriptSegment
 
-# What a call's thread entry says about its media (records/call_writer.py, records/transcripts.py).
+# What a call's thread entry says about its media (records/call_wording.py, records/transcripts.py).
 MEDIA_KEYS = ("recordings", "transcript_id", "transcript_excerpt", "transcript_lines")
 
 

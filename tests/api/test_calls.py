@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from events.bus import Event
 from events.calls import CallEnded, CallEvent, CallRinging, LegInfo, RecordingInfo
 from ivr.domain import Disposition
-from records.call_writer import CallWriter
+from records.call_rows import CallWriter
 from records.models import CallbackTask, PhoneNumber
 from tests.api.conftest import NOW, SHARED_PHONE, Api
 from tests.records.helpers import listening

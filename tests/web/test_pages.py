@@ -376,7 +376,7 @@ def test_a_call_the_worker_could_not_record_says_so_on_the_thread(
     client: TestClient, world: World, sessions: sessionmaker[Session]
 ) -> None:
     """The call writer keeps `call.ended`'s `unrecorded` legs and `cut_short` recordings in the
-    entry's data (records/call_writer.py): the thread names them instead of a missing player."""
+    entry's data (records/call_rows.py): the thread names them instead of a missing player."""
     with transaction(sessions) as session:
         session.add(
             ThreadEntry(
