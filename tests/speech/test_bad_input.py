@@ -12,62 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from bench.speech_eval import DEFAULT_CACHE, menu_step, read_pcm, render
+from bench.speech_eval import menu_step
 from ivr.flow.steps.gather import hints
 from ivr.flow.steps.understand import Decision, decide
 from ivr.speech import hint_prompt
 from sip.vad import FRAME_BYTES, Endpointer, SpeechStarted, Utterance
-
-RATE = 8000
-_rng = np.random.default_rng(18)
-
-
-def pcm(samples: np.ndarray) -> bytes:
-    return bytes(np.clip(samples, -32767, 32767).astype("<i2").tobytes())
-
-
-def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(RATE * seconds))
-
-
-def white(seconds: float, level: float) -> np.ndarray:
-    return _rng.normal(0, level, int(RATE * seconds))
-
-
-def pink(seconds: float, level: float) -> np.ndarray:
-    n = int(RATE * seconds)
-    spectrum = np.fft.rfft(_rng.normal(0, 1, n))
-    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
-    noise = np.fft.irfft(spectrum, n)
-    return noise / np.std(noise) * level
-
-
-def hum(seconds: float, hz: float, level: float) -> np.ndarray:
-    t = np.arange(int(RATE * seconds)) / RATE
-    return level * (np.sin(2 * np.pi * hz * t) + 0.3 * np.sin(2 * np.pi * 3 * hz * t))
-
-
-def cough(ms: float, level: float) -> np.ndarray:
-    n = int(RATE * ms / 1000)
-    return _rng.normal(0, level, n) * np.hanning(n)
-
-
-def music(seconds: float, level: float) -> np.ndarray:
-    """Plucked notes with harmonics, four a second: hold music from the caller's side."""
-    t = np.arange(int(RATE * seconds)) / RATE
-    out = np.zeros_like(t)
-    notes = [262, 330, 392, 523, 440, 349]
-    for i in range(int(seconds * 4)):
-        a, b = int(i * RATE / 4), min(len(t), int((i + 1) * RATE / 4))
-        for harmonic, amp in ((1, 1.0), (2, 0.5), (3, 0.25)):
-            out[a:b] += amp * np.sin(2 * np.pi * notes[i % len(notes)] * harmonic * t[a:b])
-        out[a:b] *= np.exp(-np.arange(b - a) / RATE * 3)
-    return out / np.max(np.abs(out)) * level
-
-
-def spoken(text: str, voice: str = "piper") -> np.ndarray:
-    """`text` through a μ-law phone line (bench/speech_eval.py, cached)."""
-    return np.frombuffer(read_pcm(render(text, voice, DEFAULT_CACHE)), dtype="<i2").astype(float)
+from tests.speech.signals import RATE, cough, hum, music, pcm, pink, silence, spoken, white
 
 
 @dataclass
