@@ -55,7 +55,7 @@ from ivr.flow.channel import (
     TransferResult,
     TransferStatus,
 )
-from ivr.speech import TTS, SpeechSegment, hint_prompt
+from ivr.speech import TTS, SpeechSegment, hint_prompt, no_words
 from sip.endpoint import CallGone, EndpointError, NoCapacity, RecorderFailed, SipEndpoint
 from sip.events import (
     CallConfirmed,
@@ -422,8 +422,9 @@ class PjsuaChannel:
             if not task.done():
                 task.cancel()
         took = (time.monotonic() - self.speech_ended_at) * 1000
-        if segment is None or not segment.text:
-            self.log.info("%.1fs of speech, nothing recognized (%.0f ms)", len(pcm) / 16000, took)
+        if segment is None or no_words(segment.text):
+            shown = "" if segment is None or self._sensitive else f" but {segment.text!r}"
+            self.log.info("%.1fs of sound, no words%s (%.0f ms)", len(pcm) / 16000, shown, took)
             return GatherResult()
         shown = "(sensitive)" if self._sensitive else repr(segment.text)
         self.log.info("heard %s (confidence %.2f, %.0f ms after the end of speech)", shown,

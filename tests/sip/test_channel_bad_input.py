@@ -128,7 +128,7 @@ async def test_a_sound_with_no_words_is_not_the_answer(
     listens on and hears the answer that follows."""
     caller_says(silence(0.2), cough(200, 12000), silence(1.5), spoken("Is my car ready?"),
                 silence(1))  # fmt: skip
-    result = await channel.gather(None, speech=True, timeout=1.5)
+    result = await channel.gather(None, speech=True, timeout=4)  # room for a busy machine
     assert tiny_en.heard[0] == ""  # the cough
     assert result.heard and "car ready" in result.heard.lower()
 
@@ -141,5 +141,5 @@ async def test_endless_hum_ends_the_gather_at_the_cap(
     result = await channel.gather(None, speech=True, timeout=0.5)
     # cut at the endpointer's 8 s (0.8 s here) and recognised: no words, no answer
     assert 0.7 < time.monotonic() - started < 5
-    assert not result.digits and len((result.heard or "").split()) <= 2
+    assert result.timed_out  # no answer: tiny.en wrote "you" at most (ivr.speech.no_words)
     assert len(tiny_en.heard) == 1
