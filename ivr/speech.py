@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 import wave
 from collections.abc import Mapping, Sequence
@@ -102,6 +103,18 @@ class FakeSTT:
             with wave.open(str(audio), "rb") as wav:
                 seconds = wav.getnframes() / wav.getframerate()
         return [SpeechSegment(0.0, seconds, text, 0.9)] if text else []
+
+
+# What Whisper writes for a sound it hears no words in (a cough, line noise, hum, hold music):
+# seen from tiny.en on synthesized noise and a cough over a real call (tests/speech/
+# test_bad_input.py, tests/e2e/test_speech_gather.py). Never an answer to a gather.
+NOISE_WORDS = frozenset({"you", "thank you", "thank you very much", "thanks for watching", "bye"})
+
+
+def no_words(text: str) -> bool:
+    """True when a transcript holds no answer: empty, or only what Whisper invents for noise."""
+    said = " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+    return not said or said in NOISE_WORDS
 
 
 def hint_prompt(hints: Sequence[str], vocabulary: str = "") -> str | None:

@@ -55,7 +55,7 @@ from ivr.flow.channel import (
     TransferResult,
     TransferStatus,
 )
-from ivr.speech import TTS, SpeechSegment, hint_prompt
+from ivr.speech import TTS, SpeechSegment, hint_prompt, no_words
 from sip.endpoint import CallGone, EndpointError, NoCapacity, RecorderFailed, SipEndpoint
 from sip.events import (
     CallConfirmed,
@@ -272,6 +272,8 @@ class PjsuaChannel:
         so when the utterance does end there its transcript is ready sooner.
         Keys still win: a key pressed while the caller speaks or while the recogniser works
         ends the gather with the keys. A started utterance keeps the gather open past `timeout`.
+        An utterance the recogniser finds no words in (a cough, a noise) is not an answer: the
+        gather listens on for the rest of its `timeout` (one cut at the VAD's cap ends it).
 
         Type-ahead: keys pressed since the last gather or record (during a `say` before this
         gather, say; the last TYPEAHEAD_MAX of them) are this gather's first input, and any
@@ -353,7 +355,14 @@ class PjsuaChannel:
             if done is not None:
                 return GatherResult(digits=done)
             if listener is not None and listener.utterance is not None and not self._digits:
-                return await self._recognize(listener, hints, complete)
+                result = await self._recognize(listener, hints, complete)
+                if result.heard or result.digits or listener.utterance.truncated:
+                    return result
+                if time.monotonic() >= started + timeout:
+                    return result
+                # no words in that sound (a cough, a bump, a burst of music): listen on
+                listener.rearm()
+                continue
             if listener is not None and listener.pause is not None:
                 self._guess(listener, listener.pause, hints)
             if self._digit_times:
@@ -413,8 +422,9 @@ class PjsuaChannel:
             if not task.done():
                 task.cancel()
         took = (time.monotonic() - self.speech_ended_at) * 1000
-        if segment is None or not segment.text:
-            self.log.info("%.1fs of speech, nothing recognized (%.0f ms)", len(pcm) / 16000, took)
+        if segment is None or no_words(segment.text):
+            shown = "" if segment is None or self._sensitive else f" but {segment.text!r}"
+            self.log.info("%.1fs of sound, no words%s (%.0f ms)", len(pcm) / 16000, shown, took)
             return GatherResult()
         shown = "(sensitive)" if self._sensitive else repr(segment.text)
         self.log.info("heard %s (confidence %.2f, %.0f ms after the end of speech)", shown,

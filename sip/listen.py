@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 import pjsua2 as pj
@@ -34,6 +35,7 @@ from sip.vad import RATE, Endpointer, Pause, SpeechStarted, Utterance
 log = logging.getLogger(__name__)
 
 REST_S = 0.5  # a spare port is reused only this long after its disconnect (25 clock ticks)
+BACKLOG_CHUNKS = 500  # 10 s of pjsua's 20 ms frames kept while an utterance is recognised
 
 
 _PORT_NAMES = itertools.count(1)
@@ -62,6 +64,7 @@ class Listener:
         self.endpoint = endpoint
         self.key = key
         self.on_change = on_change
+        self._vad = vad
         self.endpointer = Endpointer(**vad)  # type: ignore[arg-type]
         self.started = False
         self.started_at: float | None = None  # loop (monotonic) time speech started
@@ -70,6 +73,8 @@ class Listener:
         # A recognition started at that pause (pcm, task): reused if the utterance ends there.
         self.guess: tuple[bytes, asyncio.Future[object]] | None = None
         self.speech_ended_at: float | None = None  # loop time of the utterance's end
+        # Audio heard after the utterance, while it is recognised: `rearm` listens to it first.
+        self._backlog: deque[bytes] = deque(maxlen=BACKLOG_CHUNKS)
         self._port: _Port | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -134,6 +139,7 @@ class Listener:
 
     def _feed(self, data: bytes) -> None:
         if self.utterance is not None:
+            self._backlog.append(data)
             return
         for event in self.endpointer.feed(data):
             if isinstance(event, SpeechStarted):
@@ -144,6 +150,17 @@ class Listener:
                 self.utterance = event
                 self.speech_ended_at = self._loop.time()
             self.on_change()
+
+    def rearm(self) -> None:
+        """Listen for a new utterance: the last one held no words (a cough, a noise, music)."""
+        if self.guess is not None and not self.guess[1].done():
+            self.guess[1].cancel()
+        self.endpointer = Endpointer(**self._vad)  # type: ignore[arg-type]
+        self.utterance, self.pause, self.guess = None, None, None
+        self.started_at, self.speech_ended_at = None, None
+        backlog, self._backlog = list(self._backlog), deque(maxlen=BACKLOG_CHUNKS)
+        for data in backlog:  # what the caller said while the recogniser worked
+            self._feed(data)
 
     def flush(self) -> Utterance | None:
         """Stop listening now: the utterance so far, if the caller was speaking."""

@@ -2,7 +2,8 @@
 a pcap sipp plays) and the flow takes the status branch; a key still works in a speech gather;
 "I'm calling to check on my truck" to an open question reaches the status intent; "I'll pick
 up my Tahoe tomorrow around nine" to the shipped main menu picks the Tahoe's RO of two and
-writes the pickup time on the thread.
+writes the pickup time on the thread; a cough on a hissing line before "is my car ready" is not
+taken for the answer.
 
 The worker (tests/e2e/app.py, number +15550100011) sends each utterance to a real speech
 service (speech/recognizer.py with tiny.en) over the test's Redis database, as in production.
@@ -138,3 +139,37 @@ def test_a_spoken_pickup_time_lands_on_the_thread(
     [entry] = thread["entries"]
     assert entry["kind"] == "pickup" and "RO 4711 tomorrow around 9 AM" in entry["body"]
     assert entry["data"]["pickup_at"] == "2026-11-26T09:00:00-05:00", entry
+
+
+def test_a_cough_on_a_hissing_line_is_not_the_answer(
+    speech_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """Bad input on a real call: hiss throughout, a 200 ms cough during the prompt (it stops
+    the prompt, tiny.en hears no words in it), then "Is my car ready?". The one-attempt menu
+    listens on after the cough and takes the status branch."""
+    import wave
+
+    import numpy as np
+
+    from tests.speech.signals import RATE, cough, pcm, silence, spoken, white
+
+    words = spoken("Is my car ready?")
+    audio = np.concatenate([silence(0.5), cough(200, 12000), silence(1.5), words, silence(1)])
+    audio += white(len(audio) / RATE, 300)
+    with wave.open(str(tmp_path / "bad.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm(audio))
+    write_rtp_pcap(tmp_path / "speech.pcap", wav_to_ulaw(tmp_path / "bad.wav"))
+    sipp = _sipp(speech_worker, tmp_path)
+    result = sipp.run("speech_say.xml", service=SPEECH_DID, call_id="cough", timeout=40.0)
+    assert result.returncode == 0, result.describe()
+    done = speech_worker.wait_for(
+        lambda e: e["event"] == "flow_result" and e["call"].startswith("cough"), timeout=10
+    )
+    assert done["path"][:2] == ["main.menu", "main.status"], (
+        done,
+        speech_worker.stderr_path.read_text()[-4000:],
+    )
+    assert any(n.startswith("heard → status") for n in done["notes"]), done["notes"]

@@ -11,7 +11,10 @@ as out of scope. The phrases (or first examples) also go to the recogniser as `h
 bias it towards the menu's words. With `input`, digits are collected into a variable and the
 step continues at `next`. Silence, no match or a "no" to a confirmation repeats the prompt
 after `reprompt`, up to `attempts` times, then goes to `otherwise` (else `next`). What was heard,
-its scores and the decision go into the call log.
+its scores and the decision go into the call log. Bad input (a cough, line noise, hum, music, a
+ramble, two voices) ends the same ways, never on a branch the caller did not ask for: the
+channel's endpointer drops short bursts and caps an utterance at 8 s, a sound with no words is
+not an answer, and an unsure score is asked back (flows/README.md, "gather bad input").
 
 `sensitive: true` (card numbers, PINs): what the caller keys or says is never written to the
 call log, the `call.step` events or the worker's log; the engine and the channel both honour it.
