@@ -76,6 +76,7 @@ HOSTILE_SEGMENTS = [
 HOSTILE_BODIES: list[bytes | None] = [None, b"", b"{not json", b"[]", b"42", b'"text"', b"null"]
 TEXT = string.ascii_letters + string.digits + " -_.,@+'\"é名🚗"
 NO_BODY = object()
+TAME = 3  # the first requests of each operation are tame: valid, and only the caller's ids
 # Values the API knows, for fields the schema only says are strings.
 WORDS = {
     "status": ["In Shop", "Tech Working", "Waiting on Parts", "Closed"],
@@ -122,6 +123,7 @@ class Requests:
         self.spec, self.pools, self.rng = spec, pools, rng
         self._other = False
         self._hostile = False  # this request may break the schema (half of them do)
+        self._tame = False  # this one stays in the schema and names only the caller's objects
 
     def operations(self) -> list[tuple[str, str]]:
         return [
@@ -133,10 +135,11 @@ class Requests:
 
     def for_operation(self, method: str, path: str, count: int) -> list[Request]:
         op = self.spec["paths"][path][method.lower()]
-        return [self._request(method, path, op) for _ in range(count)]
+        return [self._request(method, path, op, tame=i < TAME) for i in range(count)]
 
-    def _request(self, method: str, path: str, op: dict[str, Any]) -> Request:
-        self._other, self._hostile = False, self.rng.random() < 0.5
+    def _request(self, method: str, path: str, op: dict[str, Any], *, tame: bool) -> Request:
+        self._tame, self._other = tame, False
+        self._hostile = not tame and self.rng.random() < 0.5
         url, query, headers = path, {}, {}
         for param in op.get("parameters", []):
             name, where, schema = param["name"], param["in"], param.get("schema", {})
@@ -185,8 +188,8 @@ class Requests:
         schema = self._resolve(schema)
         kind = KINDS.get(name)
         roll = self.rng.random()
-        if kind and roll < 0.6:
-            side = "own" if roll < 0.45 or not self.pools.other.get(kind) else "other"
+        if kind and (roll < 0.6 or self._tame):
+            side = "own" if roll < 0.45 or self._tame or not self.pools.other.get(kind) else "other"
             choices = getattr(self.pools, side).get(kind) or []
             if choices:
                 self._other |= side == "other"
@@ -200,7 +203,7 @@ class Requests:
         if "anyOf" in schema:
             branches = [self._resolve(s) for s in schema["anyOf"]]
             real = [b for b in branches if b.get("type") != "null"]
-            if not real or self.rng.random() < 0.2:
+            if not real or self.rng.random() < (0.0 if self._tame and name in WORDS else 0.2):
                 return None
             return self.value(self.rng.choice(real), name)
         if "enum" in schema:
@@ -227,7 +230,9 @@ class Requests:
         required = set(schema.get("required", []))
         out = {}
         for prop, sub in schema.get("properties", {}).items():
-            if prop in required and not self._hostile or self.rng.random() < 0.5:
+            wanted = prop in required and not self._hostile
+            wanted |= self._tame and prop in WORDS  # a new DMS line item needs its description
+            if wanted or self.rng.random() < 0.5:
                 out[prop] = self.value(sub, prop)
         if self._hostile and self.rng.random() < 0.2:
             out["unexpected"] = self.rng.choice(HOSTILE)

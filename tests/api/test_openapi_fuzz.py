@@ -38,7 +38,7 @@ from tests.api.fuzz import Pools, Request, Requests
 
 SEED = int(os.environ.get("FUZZ_SEED", "14"))
 VERBOSE = bool(os.environ.get("FUZZ_VERBOSE"))  # print every request and its answer (-s)
-PER_OPERATION = 15
+PER_OPERATION = int(os.environ.get("FUZZ_PER_OPERATION", "15"))  # more, to hunt
 # Operations not fuzzed, and why.
 SKIPPED = {
     ("GET", "/api/v1/events"): "a server-sent event stream: it never ends (test_events_stream)",
