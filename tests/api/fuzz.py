@@ -83,6 +83,8 @@ WORDS = {
     "event": ["part_arrived", "car_ready"],
     "trigger": ["part_arrived", "status:Tech Working"],
     "description": ["Brake pads", "Wiper blades"],
+    "name": ["J", "Smith", "Zed"],  # prefixes of conftest's customers' names
+    "q": ["brakes", "call"],
 }
 
 
@@ -135,9 +137,12 @@ class Requests:
 
     def for_operation(self, method: str, path: str, count: int) -> list[Request]:
         op = self.spec["paths"][path][method.lower()]
-        return [self._request(method, path, op, tame=i < TAME) for i in range(count)]
+        return [self._request(method, path, op, tame=i < TAME, bare=i == 0) for i in range(count)]
 
-    def _request(self, method: str, path: str, op: dict[str, Any], *, tame: bool) -> Request:
+    def _request(
+        self, method: str, path: str, op: dict[str, Any], *, tame: bool, bare: bool
+    ) -> Request:
+        """`bare`: without any optional parameter (a list route's whole list)."""
         self._tame, self._other = tame, False
         self._hostile = not tame and self.rng.random() < 0.5
         url, query, headers = path, {}, {}
@@ -146,7 +151,7 @@ class Requests:
             if where == "path":
                 url = url.replace("{" + name + "}", self._segment(name, schema))
                 continue
-            if not param.get("required") and self.rng.random() < 0.4:
+            if not param.get("required") and (bare or self.rng.random() < 0.4):
                 continue
             named_other, value = self._other, self.value(schema, name)
             self._other = named_other  # a list filtered by B's id may answer 200 with nothing
