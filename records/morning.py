@@ -53,6 +53,7 @@ from records.reports import (
 )
 
 MAX_DAYS = 92  # a quarter: longer ranges are refused (the page and the JSON stay readable)
+EARLIEST, LATEST = date(1970, 1, 1), date(9999, 1, 1)  # days a report may cover
 
 # Every figure, in display order, with what its ids are ids of.
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -170,6 +171,8 @@ def yesterday(store: Store, now: datetime) -> date:
 
 
 def check_range(first: date, last: date) -> None:
+    if first < EARLIEST or last > LATEST:  # the day's bounds in far zones would overflow
+        raise RangeError(f"days lie between {EARLIEST} and {LATEST}")
     if last < first:
         raise RangeError(f"to ({last}) is before from ({first})")
     if (last - first).days + 1 > MAX_DAYS:

@@ -81,6 +81,8 @@ def test_default_is_yesterday_in_the_stores_zone(
         ("from=2026-13-01", 422, "date"),
         ("from=2026-11-22&to=2026-11-16", 422, "is before from"),
         ("from=2026-01-01&to=2026-12-31", 422, "365 days; at most 92"),
+        ("from=9999-12-31", 422, "days lie between 1970-01-01 and 9999-01-01"),  # was a 500
+        ("from=0001-01-01&to=0001-01-02", 422, "days lie between"),
         ("stale_hours=0", 422, "greater than 0"),
         ("store_id=0", 422, "greater than or equal to 1"),
     ],

@@ -8,7 +8,6 @@ API refuses, since both call the same use cases; the page tests below check that
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -107,44 +106,6 @@ STREAM_ROUTES = {
     ("GET", "/api/v1/events"): "tests/api/test_events_stream.py: only your stores' events",
     ("GET", "/api/v1/recordings/{recording_id}/audio"): "tests/recordings/test_serve.py",
 }
-
-
-@pytest.fixture
-def calls(api: Api, sessions: sessionmaker[Session]) -> dict[str, int]:
-    """One unmatched call per store (the world of conftest has none)."""
-    ids: dict[str, int] = {}
-    with sessions.begin() as session:
-        for letter, store_id in api.world.stores.items():
-            call = Call(
-                call_uuid=f"scope-{letter}-{uuid.uuid4().hex}",
-                store_id=store_id,
-                direction="inbound",
-                from_number="+15550209999",
-                to_number="+15550300100",
-                started_at=NOW - timedelta(minutes=5),
-                ended_at=NOW - timedelta(minutes=4),
-                disposition="missed",
-                flow_path=[],
-            )
-            session.add(call)
-            session.flush()
-            ids[letter] = call.id
-    return ids
-
-
-@pytest.fixture
-def follow_ups(api: Api, sessions: sessionmaker[Session]) -> dict[str, dict[str, int]]:
-    """A declined line item per store, with its follow-up (owned by the RO's advisor)."""
-    ids: dict[str, dict[str, int]] = {}
-    with sessions.begin() as session:
-        for letter, ro_id in api.world.ros.items():
-            ro = session.get(RepairOrder, ro_id)
-            assert ro is not None
-            item, changes = followups.add_line_item(
-                session, ro=ro, description="Brake pads", status="declined"
-            )
-            ids[letter] = {"line_item": item.id, "follow_up": changes.created[0].id}
-    return ids
 
 
 def _fill(

@@ -201,6 +201,7 @@ def test_a_store_without_departments_gets_one_service_row(
     [
         (date(2026, 11, 22), date(2026, 11, 16), "is before from"),
         (date(2026, 1, 1), date(2026, 12, 31), "at most 92"),
+        (date(9999, 12, 30), date(9999, 12, 31), "days lie between"),  # the bounds overflow
     ],
 )
 def test_bad_ranges_are_refused(first: date, last: date, reason: str) -> None:
