@@ -285,6 +285,9 @@ def rig(world: World, redis_url: str, tmp_path: Path) -> Iterator[Rig]:
     client = redis.Redis.from_url(redis_url)
     group = f"test-writer-{uuid.uuid4().hex[:8]}"
     client.xgroup_create(STREAM, group, id="$", mkstream=True)  # only this test's events
+    # Only this test's jobs: a test run earlier in this process may have queued a call that
+    # no worker took (the pages' Call button), and this worker would place it.
+    client.delete(outbound.QUEUE, outbound.DELAYED)
     client.close()
     r = Rig(world, Sipp(tmp_path, "127.0.0.1:9"), redis_url, tmp_path, group=group)
     try:
