@@ -96,17 +96,8 @@ class CallWriter:
 
     def _ringing(self, session: Session, p: CallRinging, _redelivered: bool) -> list[Notice]:
         call = self._call(session, p)
-        self._fill(
-            session,
-            call,
-            caller=p.caller or p.caller_raw,
-            did=p.did,
-            started_at=p.at,
-            customer_id=self._caller_customer(
-                session, call, p.customer.id if p.customer else None, p.caller, p.lookup_failed
-            ),
-            direction=p.direction,
-        )
+        known = p.customer.id if p.customer else None
+        self._fill(session, call, p, started_at=p.at, customer_id=known)
         self._department(session, call, p.department.id if p.department else None)
         return []
 
@@ -137,17 +128,7 @@ class CallWriter:
 
     def _ended(self, session: Session, p: CallEnded, redelivered: bool) -> list[Notice]:
         call = self._call(session, p)
-        self._fill(
-            session,
-            call,
-            caller=p.caller or p.caller_raw,
-            did=p.did,
-            started_at=p.started_at,
-            customer_id=self._caller_customer(
-                session, call, p.customer_id, p.caller, p.lookup_failed
-            ),
-            direction=p.direction,
-        )
+        self._fill(session, call, p, started_at=p.started_at, customer_id=p.customer_id)
         self._department(session, call, p.department_id)
         call.ended_at = p.ended_at
         call.disposition = p.disposition.value
@@ -231,14 +212,15 @@ class CallWriter:
         self,
         session: Session,
         call: Call,
+        p: CallRinging | CallEnded,
         *,
-        caller: str | None,
-        did: str | None,
         started_at: datetime,
         customer_id: int | None,
-        direction: str,
     ) -> None:
-        """Fill what an earlier, sparser event could not know; never overwrite what is known."""
+        """Fill what an earlier, sparser event could not know; never overwrite what is known.
+        `customer_id` is the one the worker looked up (None when it could not)."""
+        caller, did, direction = p.caller or p.caller_raw, p.did, p.direction
+        customer_id = self._caller_customer(session, call, customer_id, p.caller, p.lookup_failed)
         caller_leg = self._caller_leg(call)
         if call.from_number == UNKNOWN and caller:
             call.from_number = caller[:40]
