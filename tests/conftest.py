@@ -28,15 +28,14 @@ PG_BASE = os.environ.get("DRIVELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5
 # Tests keep to their own Redis database (the event stream lives per database), so a demo on
 # database 0 never replays events that tests published, and each test session starts empty.
 # Test processes run side by side (pytest-xdist, `-n` in pyproject): each has a database of its
-# own, counting down from the first one's (15 unless DRIVELINE_TEST_REDIS says otherwise),
-# past 14 and 11 (the demo store's and the database-down test's own) and never 0 (a demo's).
+# own, counting down from the first one's (15 unless DRIVELINE_TEST_REDIS says otherwise: two
+# processes use 15 and 14). Tests that start a whole server flush their process's database.
 
 
 def _worker_redis_url(first: str) -> str:
     base, _, number = first.rpartition("/")
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    free = [n for n in range(int(number), 0, -1) if n not in (14, 11) or n == int(number)]
-    return f"{base}/{free[worker]}"
+    return f"{base}/{int(number) - worker}"
 
 
 REDIS_URL = _worker_redis_url(os.environ.get("DRIVELINE_TEST_REDIS", "redis://127.0.0.1:6379/15"))

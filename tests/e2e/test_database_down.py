@@ -28,7 +28,7 @@ from events.bus import STREAM, Event
 from records.call_writer import DEAD_LETTER_STREAM, GROUP
 from records.db import make_engine, upgrade
 from records.demo import seed_demo
-from tests.conftest import PG_BASE, REDIS_URL
+from tests.conftest import PG_BASE
 from tests.e2e.harness import REPO, RtpPeer, Sipp, free_udp_port, require_tools
 from tests.e2e.proxy import TcpProxy
 from tests.e2e.stack import DEMO_CALLER, DEMO_DID, Proc
@@ -36,7 +36,6 @@ from tests.needs import require
 
 # A Redis database of its own: the worker and writer use the product's stream and group names,
 # which the other end-to-end tests (database 15) share.
-REDIS_DB_URL = REDIS_URL.rsplit("/", 1)[0] + "/11"
 LOOKUP_TIMEOUT_S = 1.0  # DRIVELINE_SIP_RECORDS_TIMEOUT_S below (the connect timeout: 2 s)
 OUTAGE_S = 30.0  # how long the database stays away
 
@@ -73,12 +72,9 @@ def pg_schema() -> Iterator[tuple[str, Engine]]:
 
 
 @pytest.fixture
-def events_db() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_DB_URL)
-    try:
-        client.flushdb()  # this test's own database: a fresh stream and group
-    except redis.RedisError as exc:
-        require(False, f"Redis is not reachable: {exc}")
+def events_db(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()  # this test process's own database: a fresh stream and group
     yield client
     client.flushdb()
     client.close()
@@ -116,7 +112,7 @@ def _rows(direct: Engine, call_uuid: str) -> dict[str, Any]:
 
 
 def test_a_call_during_a_database_outage_is_answered_and_written_when_it_returns(
-    tmp_path: Path, pg_schema: tuple[str, Engine], events_db: redis.Redis
+    tmp_path: Path, pg_schema: tuple[str, Engine], events_db: redis.Redis, redis_url: str
 ) -> None:
     require_tools()
     schema, direct = pg_schema
@@ -128,7 +124,7 @@ def test_a_call_during_a_database_outage_is_answered_and_written_when_it_returns
         "DRIVELINE_DATABASE_URL": (
             f"postgresql://postgres@{proxy.url_host}/{database}?options=-csearch_path%3D{schema}"
         ),
-        "DRIVELINE_REDIS_URL": REDIS_DB_URL,
+        "DRIVELINE_REDIS_URL": redis_url,
         "DRIVELINE_RECORDINGS_DIR": str(tmp_path / "recordings"),
         "DRIVELINE_PROMPTS_DIR": str(tmp_path / "prompts"),
         "DRIVELINE_FLOWS_DIR": str(REPO / "flows"),

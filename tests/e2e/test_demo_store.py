@@ -33,10 +33,9 @@ CALLER = "+15550200003"  # demo customer 3: one open RO, Tech Working
 
 
 class DemoServer:
-    def __init__(self, workdir: Path, redis_url: str, db: int = 14) -> None:
-        # A Redis database of its own, emptied: its call writer must not replay the events
-        # other tests published on the shared stream.
-        redis_url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    def __init__(self, workdir: Path, redis_url: str) -> None:
+        # This test process's own Redis database, emptied: the server's call writer must not
+        # replay the events earlier tests published on the stream.
         redis.Redis.from_url(redis_url).flushdb()
         self.http_port = free_tcp_port()
         self.sip_port = free_udp_port()

@@ -78,8 +78,7 @@ def test_alaw_encoding_round_trips() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[DemoServer]:
     require_tools()
-    db = int(redis_url.rsplit("/", 1)[1])  # this test session's own Redis database
-    demo = DemoServer(tmp_path_factory.mktemp("serve"), redis_url, db=db)
+    demo = DemoServer(tmp_path_factory.mktemp("serve"), redis_url)
     try:
         demo.wait_ready()
         yield demo
